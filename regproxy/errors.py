@@ -1,0 +1,150 @@
+"""The error hierarchy and the one table of OCI error codes.
+
+Every error that reaches a client is an :class:`OciError`, rendered by one middleware as
+``{"errors": [{"code", "message", "detail"}]}`` (OCI distribution spec, "Error Codes")::
+
+    RegproxyError                     base of everything regproxy raises on purpose
+    ├── ConfigError                   a bad setting, named by its key (start-up only)
+    ├── PolicyError                   a policy document that does not parse or validate
+    ├── IdentityFileError             an identities file that does not parse or validate
+    └── OciError                      an answer to a registry client, with status and code
+        ├── RouteRefused              the request line is not one the proxy forwards
+        ├── Unauthenticated           401: no or invalid credentials; carries the challenge
+        ├── Denied                    403: authenticated, not allowed
+        ├── TooManyRequests           429: a per-principal limit
+        └── UpstreamUnavailable       503: the registry (or an identity issuer) cannot be reached
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """OCI distribution error codes (spec "Error Codes"), plus the two distribution adds."""
+
+    BLOB_UNKNOWN = "BLOB_UNKNOWN"
+    BLOB_UPLOAD_INVALID = "BLOB_UPLOAD_INVALID"
+    BLOB_UPLOAD_UNKNOWN = "BLOB_UPLOAD_UNKNOWN"
+    DIGEST_INVALID = "DIGEST_INVALID"
+    MANIFEST_BLOB_UNKNOWN = "MANIFEST_BLOB_UNKNOWN"
+    MANIFEST_INVALID = "MANIFEST_INVALID"
+    MANIFEST_UNKNOWN = "MANIFEST_UNKNOWN"
+    NAME_INVALID = "NAME_INVALID"
+    NAME_UNKNOWN = "NAME_UNKNOWN"
+    SIZE_INVALID = "SIZE_INVALID"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    DENIED = "DENIED"
+    UNSUPPORTED = "UNSUPPORTED"
+    TOOMANYREQUESTS = "TOOMANYREQUESTS"
+    UNAVAILABLE = "UNAVAILABLE"
+    UNKNOWN = "UNKNOWN"
+
+
+class RegproxyError(Exception):
+    """Base of every error regproxy raises on purpose."""
+
+
+class ConfigError(RegproxyError):
+    """A setting that cannot be used; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"config `{key}`: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where a policy or identity statement was written: file and 1-based line."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class PolicyError(RegproxyError):
+    """A policy document that does not parse or validate, with where it went wrong."""
+
+    def __init__(self, location: SourceLocation, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message
+
+
+class IdentityFileError(RegproxyError):
+    """An identities file that does not parse or validate."""
+
+    def __init__(self, location: SourceLocation, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message
+
+
+class OciError(RegproxyError):
+    """An error answered to a registry client in OCI error JSON."""
+
+    status: int = 400
+    code: ErrorCode = ErrorCode.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        status: int | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.detail is not None:
+            entry["detail"] = self.detail
+        return {"errors": [entry]}
+
+
+class RouteRefused(OciError):
+    """The request line is not one the proxy forwards (refused before authorization)."""
+
+    status = 400
+    code = ErrorCode.UNSUPPORTED
+
+
+class Unauthenticated(OciError):
+    """401: no credentials where they are needed, or credentials that do not verify."""
+
+    status = 401
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Denied(OciError):
+    """403: the caller is known and the policy in force does not allow the request."""
+
+    status = 403
+    code = ErrorCode.DENIED
+
+
+class TooManyRequests(OciError):
+    """429: a per-principal rate or concurrency limit."""
+
+    status = 429
+    code = ErrorCode.TOOMANYREQUESTS
+
+
+class UpstreamUnavailable(OciError):
+    """503: the registry, or a service an identity depends on, cannot be reached."""
+
+    status = 503
+    code = ErrorCode.UNAVAILABLE

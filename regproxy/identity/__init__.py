@@ -1,0 +1,1 @@
+"""Who is calling: the Principal model, credentials, authenticators (pure where it can be)."""

@@ -1,0 +1,142 @@
+"""The Principal: who is asking, and the bounds of the credential they presented.
+
+Every authenticator turns a credential into one :class:`Principal`. Policies match principals
+by kind, name and groups; conditions may test ``claims``; ``scope`` is the credential's own
+upper bound (an access credential's ``containerRegistry:pull``, a token's ``access`` claim, a
+short-lived credential's session policy). A scope only ever narrows what policy allows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from regproxy.oci.actions import Action
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    SERVICE_ACCOUNT = "service-account"
+    ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeGrant:
+    """Actions allowed on repositories matching ``repository`` (a glob, ``**`` across ``/``)."""
+
+    repository: str
+    actions: frozenset[Action]
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_regex", compile_repository_glob(self.repository))
+
+    def permits(self, action: Action, repository: str) -> bool:
+        return action in self.actions and self._regex.fullmatch(repository) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialScope:
+    """An upper bound on what a credential may do: the union of its grants.
+
+    ``name`` is the word the credential was issued with (``containerRegistry:pull``,
+    ``pull``, a token's scope string); conditions on credential scope test it.
+    """
+
+    name: str
+    grants: tuple[ScopeGrant, ...]
+
+    def permits(self, action: Action, repository: str) -> bool:
+        return any(g.permits(action, repository) for g in self.grants)
+
+    def narrowed(self, other: CredentialScope | None) -> CredentialScope:
+        """The intersection of two scopes, kept as 'both must permit'."""
+        if other is None:
+            return self
+        return IntersectedScope(f"{self.name}&{other.name}", (), (self, other))
+
+
+@dataclass(frozen=True, slots=True)
+class IntersectedScope(CredentialScope):
+    parts: tuple[CredentialScope, ...] = ()
+
+    def permits(self, action: Action, repository: str) -> bool:
+        return all(p.permits(action, repository) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    id: str  # stable: "user:alice", "service-account:ci", "anonymous"
+    kind: PrincipalKind
+    name: str
+    groups: frozenset[str] = frozenset()
+    projects: frozenset[str] = frozenset()
+    credential_id: str | None = None
+    scope: CredentialScope | None = None
+    expires_at: float | None = None
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind is not PrincipalKind.ANONYMOUS
+
+    def scope_permits(self, action: Action, repository: str) -> bool:
+        return self.scope is None or self.scope.permits(action, repository)
+
+
+ANONYMOUS = Principal(id="anonymous", kind=PrincipalKind.ANONYMOUS, name="anonymous")
+
+
+def make_principal(
+    kind: PrincipalKind,
+    name: str,
+    *,
+    groups: Iterable[str] = (),
+    projects: Iterable[str] = (),
+    credential_id: str | None = None,
+    scope: CredentialScope | None = None,
+    expires_at: float | None = None,
+    claims: Mapping[str, Any] | None = None,
+) -> Principal:
+    return Principal(
+        id=f"{kind.value}:{name}",
+        kind=kind,
+        name=name,
+        groups=frozenset(groups),
+        projects=frozenset(projects),
+        credential_id=credential_id,
+        scope=scope,
+        expires_at=expires_at,
+        claims=MappingProxyType(dict(claims or {})),
+    )
+
+
+def compile_repository_glob(pattern: str) -> re.Pattern[str]:
+    """``*`` matches within one path segment, ``**`` across segments, ``?`` one character."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            # `a/**` also matches `a` itself? No: `a/**` is everything below `a`; write `a` too.
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out))
+
+
+def glob_matches(pattern: str, value: str) -> bool:
+    """Plain glob for tags and claim values (no path semantics)."""
+    return fnmatch.fnmatchcase(value, pattern)

@@ -1,0 +1,1 @@
+"""The OCI distribution wire: names, references, routes, token scopes (pure)."""

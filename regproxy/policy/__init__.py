@@ -1,0 +1,1 @@
+"""What is allowed: one policy model, five dialects, one evaluator (pure)."""

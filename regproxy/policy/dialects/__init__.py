@@ -1,0 +1,79 @@
+"""Dialect compilers: each cloud's policy language (and the native one) → :class:`Statement`.
+
+A dialect turns one document's text into a :class:`Document`. Documents written for a cloud
+where policies are *attached* to identities (Thalassa, Tencent CAM, Alibaba RAM) carry no
+principals of their own: ``bindings.yaml`` attaches them, and the dialect's :meth:`Dialect.bind`
+turns (document, principals, project) into bound statements — Thalassa narrows a project-level
+binding to that project's namespaces there. Native and OCI documents name their principals.
+
+The deployment facts a dialect needs (Thalassa projects, OCI compartments, Alibaba region and
+account) come from the config as a :class:`DialectContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+from regproxy.errors import SourceLocation
+from regproxy.policy.model import PrincipalRef, Statement
+
+
+def _empty() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class DialectContext:
+    """Deployment facts the cloud dialects map onto repositories."""
+
+    # Thalassa: project name -> namespace globs that are project-scoped to it. Namespaces in
+    # no project are organisation-scoped.
+    thalassa_projects: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    # OCI: compartment path ("acme-compartment", "acme-compartment:child") -> namespace globs.
+    # The tenancy (root compartment) holds every namespace.
+    oci_compartments: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    # OCI: the group whose members may do anything (the tenancy's Administrators group).
+    oci_administrators_group: str = "Administrators"
+    # Alibaba: this deployment's region and account, matched against RAM resource ARNs.
+    alibaba_region: str = "local"
+    alibaba_account: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One compiled policy document."""
+
+    name: str  # the file stem, or a built-in policy's name
+    dialect: str
+    statements: tuple[Statement, ...]
+    location: SourceLocation
+    needs_binding: bool  # True when principals come from bindings.yaml
+    aliases: tuple[str, ...] = ()  # other names a binding may use (Thalassa slugs)
+
+
+class Dialect(Protocol):
+    name: str
+
+    def compile_document(
+        self, text: str, location: SourceLocation, context: DialectContext
+    ) -> Document:
+        """Parse and validate one document; raise ``PolicyError`` with file and line."""
+        ...
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        """The cloud's built-in (system, preset) policies, bindable by name."""
+        ...
+
+    def bind(
+        self,
+        document: Document,
+        principals: tuple[PrincipalRef, ...],
+        project: str | None,
+        binding_id: str,
+        context: DialectContext,
+    ) -> tuple[Statement, ...]:
+        """The document's statements attached to ``principals`` (at ``project`` if given)."""
+        ...

@@ -1,0 +1,215 @@
+"""regproxy's native policy format (YAML), the most expressive of the five.
+
+    version: 1
+    statements:
+      - id: team-a-ci-push                    # unique in the file
+        effect: allow                         # allow | deny
+        principals: [group:team-a, service-account:ci]   # user:, group:, service-account:,
+                                              # anonymous, authenticated, everyone
+        actions: [pull, push, tag-create]     # the canonical vocabulary; `*`, `tag-*`, `delete-*`
+        resources: ["team-a/**", "base/*:v*"] # repository glob [":" tag glob]
+        conditions:                           # all must hold
+          source: [10.0.0.0/8, "2001:db8::/32"]
+          time: {after: 2026-01-01T00:00:00Z, before: 2027-01-01T00:00:00Z,
+                 daily: "08:00-18:00", weekdays: [mon, tue, wed, thu, fri]}
+          credential-scope: [containerRegistry:pull]
+          claims: {ref: "refs/heads/main", repository: "acme/*"}
+        shadow: false                         # true: evaluated and logged, never enforced
+
+Principals are required: a native statement is never bound through bindings.yaml.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, time
+from typing import Any
+
+from regproxy.errors import PolicyError, SourceLocation
+from regproxy.oci import grammar
+from regproxy.oci.actions import Action, expand_action_pattern
+from regproxy.policy.conditions import ClaimMatches, CredentialScopeIn, SourceAddressIn, TimeWindow
+from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
+from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+
+WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_STATEMENT_KEYS = frozenset({"id", "effect", "principals", "actions", "resources", "conditions", "shadow", "description"})
+_CONDITION_KEYS = frozenset({"source", "time", "credential-scope", "claims"})
+
+
+class NativeDialect:
+    name = "native"
+
+    def compile_document(
+        self, text: str, location: SourceLocation, context: DialectContext
+    ) -> Document:
+        try:
+            data = load_yaml(text)
+        except YamlSyntaxError as exc:
+            raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
+        if not isinstance(data, LineDict):
+            raise PolicyError(location, "a native policy is a mapping with `statements`")
+        unknown = set(data) - {"version", "statements", "description"}
+        if unknown:
+            raise PolicyError(at(location, data), f"unknown key `{sorted(unknown)[0]}`")
+        if data.get("version", 1) != 1:
+            raise PolicyError(at(location, data), "`version` must be 1")
+        raw = data.get("statements")
+        if not isinstance(raw, list) or not raw:
+            raise PolicyError(at(location, data), "`statements` must be a non-empty list")
+        stem = location.file.rsplit("/", 1)[-1]
+        seen: set[str] = set()
+        statements = []
+        for item in raw:
+            statement = parse_statement(item, at(location, item), stem)
+            if statement.id in seen:
+                raise PolicyError(at(location, item), f"statement id `{statement.id}` is repeated")
+            seen.add(statement.id)
+            statements.append(statement)
+        return Document(stem, self.name, tuple(statements), location, needs_binding=False)
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return ()
+
+    def bind(
+        self,
+        document: Document,
+        principals: tuple[PrincipalRef, ...],
+        project: str | None,
+        binding_id: str,
+        context: DialectContext,
+    ) -> tuple[Statement, ...]:
+        raise PolicyError(document.location, "native statements name their own principals")
+
+
+def parse_statement(item: Any, location: SourceLocation, file_stem: str) -> Statement:
+    if not isinstance(item, LineDict):
+        raise PolicyError(location, "a statement is a mapping")
+    unknown = set(item) - _STATEMENT_KEYS
+    if unknown:
+        raise PolicyError(location, f"unknown key `{sorted(unknown)[0]}` in statement")
+    sid = item.get("id")
+    if not isinstance(sid, str) or not sid:
+        raise PolicyError(location, "statement needs an `id`")
+    try:
+        effect = Effect(str(item.get("effect", "")).lower())
+    except ValueError:
+        raise PolicyError(location, f"statement `{sid}`: `effect` must be allow or deny") from None
+    principals = tuple(_parse_principal(p, location, sid) for p in _string_list(item, "principals", location, sid))
+    actions: set[Action] = set()
+    for word in _string_list(item, "actions", location, sid):
+        try:
+            actions |= expand_action_pattern(word)
+        except ValueError as exc:
+            raise PolicyError(location, f"statement `{sid}`: {exc}") from None
+    resources = tuple(parse_resource(r, location, sid) for r in _string_list(item, "resources", location, sid))
+    conditions = _parse_conditions(item.get("conditions"), location, sid)
+    shadow = item.get("shadow", False)
+    if not isinstance(shadow, bool):
+        raise PolicyError(location, f"statement `{sid}`: `shadow` must be true or false")
+    return Statement(
+        id=f"{file_stem}#{sid}",
+        effect=effect,
+        principals=principals,
+        actions=frozenset(actions),
+        resources=resources,
+        conditions=conditions,
+        location=location,
+        dialect="native",
+        shadow=shadow,
+    )
+
+
+def parse_resource(text: str, location: SourceLocation, sid: str) -> ResourcePattern:
+    """``repository-glob[:tag-glob]``; the glob's literal parts must obey the name grammar."""
+    repository, sep, tag = text.partition(":")
+    if not repository or (sep and not tag):
+        raise PolicyError(location, f"statement `{sid}`: resource `{text}` is empty")
+    literal = repository.replace("**", "a").replace("*", "a").replace("?", "a")
+    if not grammar.is_name(literal):
+        raise PolicyError(location, f"statement `{sid}`: resource `{text}` is not a repository pattern")
+    if sep and not grammar.is_tag(tag.replace("*", "a").replace("?", "a")):
+        raise PolicyError(location, f"statement `{sid}`: resource `{text}` has an invalid tag pattern")
+    return ResourcePattern(repository, tag if sep else None)
+
+
+def _parse_principal(text: str, location: SourceLocation, sid: str) -> PrincipalRef:
+    try:
+        return PrincipalRef.parse(text)
+    except ValueError as exc:
+        raise PolicyError(location, f"statement `{sid}`: {exc}") from None
+
+
+def _string_list(item: LineDict, key: str, location: SourceLocation, sid: str) -> list[str]:
+    value = item.get(key)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise PolicyError(location, f"statement `{sid}`: `{key}` must be a non-empty list of strings")
+    return value
+
+
+def _parse_conditions(raw: Any, location: SourceLocation, sid: str) -> tuple[Condition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise PolicyError(location, f"statement `{sid}`: `conditions` must be a mapping")
+    unknown = set(raw) - _CONDITION_KEYS
+    if unknown:
+        raise PolicyError(location, f"statement `{sid}`: unknown condition `{sorted(unknown)[0]}`")
+    out: list[Condition] = []
+    try:
+        if "source" in raw:
+            values = raw["source"] if isinstance(raw["source"], list) else [raw["source"]]
+            out.append(SourceAddressIn(tuple(ipaddress.ip_network(str(v), strict=False) for v in values)))
+        if "time" in raw:
+            out.append(_parse_time(raw["time"]))
+        if "credential-scope" in raw:
+            values = raw["credential-scope"]
+            values = values if isinstance(values, list) else [values]
+            out.append(CredentialScopeIn(frozenset(str(v) for v in values)))
+        if "claims" in raw:
+            claims = raw["claims"]
+            if not isinstance(claims, dict) or not claims:
+                raise ValueError("`claims` must map claim names to patterns")
+            for claim, patterns in claims.items():
+                plist = patterns if isinstance(patterns, list) else [patterns]
+                out.append(ClaimMatches(str(claim), tuple(str(p) for p in plist)))
+    except ValueError as exc:
+        raise PolicyError(location, f"statement `{sid}`: {exc}") from None
+    return tuple(out)
+
+
+def _parse_time(raw: Any) -> TimeWindow:
+    if not isinstance(raw, dict):
+        raise ValueError("`time` must be a mapping of after, before, daily, weekdays")
+    unknown = set(raw) - {"after", "before", "daily", "weekdays"}
+    if unknown:
+        raise ValueError(f"unknown time key `{sorted(unknown)[0]}`")
+    daily_start = daily_end = None
+    if "daily" in raw:
+        start, _, end = str(raw["daily"]).partition("-")
+        daily_start, daily_end = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    weekdays = None
+    if "weekdays" in raw:
+        try:
+            weekdays = frozenset(WEEKDAYS[str(d).lower()[:3]] for d in raw["weekdays"])
+        except (KeyError, TypeError):
+            raise ValueError("`weekdays` takes mon, tue, wed, thu, fri, sat, sun") from None
+    return TimeWindow(
+        not_before=_instant(raw.get("after")),
+        not_after=_instant(raw.get("before")),
+        daily_start=daily_start,
+        daily_end=daily_end,
+        weekdays=weekdays,
+    )
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment

@@ -1,0 +1,188 @@
+"""The one policy model every dialect compiles into.
+
+A :class:`Statement` says: for these principals, these actions on these resources are allowed
+(or denied), when all its conditions hold. Decision rule, everywhere: any matching explicit
+deny → deny; else any matching allow → allow; else deny. The credential's scope then narrows an
+allow (an intersection, never a union). A :class:`Decision` is a value naming the statements
+that made it and the policy generation it came from.
+
+Resources are repository globs (``*`` within one path segment, ``**`` across segments) with an
+optional tag glob. A tag pattern restricts only requests that name a tag (manifest by tag, tag
+push, tag delete); a request that names no tag (a blob, a manifest by digest) is matched by the
+repository part alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from regproxy.errors import SourceLocation
+from regproxy.identity.principal import Principal, PrincipalKind, compile_repository_glob, glob_matches
+from regproxy.oci.actions import Action
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Effect(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class PrincipalSelector(StrEnum):
+    USER = "user"
+    GROUP = "group"
+    SERVICE_ACCOUNT = "service-account"
+    ANONYMOUS = "anonymous"  # only the anonymous principal
+    AUTHENTICATED = "authenticated"  # any principal that is not anonymous
+    EVERYONE = "everyone"  # anyone at all, anonymous included
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PrincipalRef:
+    """One principal selector: ``user:alice``, ``group:devs``, ``service-account:ci``, ..."""
+
+    selector: PrincipalSelector
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.selector.value}:{self.name}" if self.name else self.selector.value
+
+    @classmethod
+    def parse(cls, text: str) -> PrincipalRef:
+        """``user:NAME``, ``group:NAME``, ``service-account:NAME``, ``anonymous``,
+        ``authenticated``, ``everyone`` (or ``*``)."""
+        word, sep, name = text.partition(":")
+        if text == "*":
+            return cls(PrincipalSelector.EVERYONE)
+        try:
+            selector = PrincipalSelector(word)
+        except ValueError:
+            raise ValueError(f"unknown principal `{text}`") from None
+        named = selector in (PrincipalSelector.USER, PrincipalSelector.GROUP, PrincipalSelector.SERVICE_ACCOUNT)
+        if named and not (sep and name):
+            raise ValueError(f"principal `{text}` needs a name (`{word}:NAME`)")
+        if not named and sep:
+            raise ValueError(f"principal `{word}` takes no name")
+        return cls(selector, name)
+
+
+def principal_keys(principal: Principal) -> tuple[PrincipalRef, ...]:
+    """Every selector that matches ``principal``: the index keys a lookup tries."""
+    keys = [PrincipalRef(PrincipalSelector.EVERYONE)]
+    if principal.kind is PrincipalKind.ANONYMOUS:
+        keys.append(PrincipalRef(PrincipalSelector.ANONYMOUS))
+        return tuple(keys)
+    keys.append(PrincipalRef(PrincipalSelector.AUTHENTICATED))
+    if principal.kind is PrincipalKind.USER:
+        keys.append(PrincipalRef(PrincipalSelector.USER, principal.name))
+    else:
+        keys.append(PrincipalRef(PrincipalSelector.SERVICE_ACCOUNT, principal.name))
+    keys.extend(PrincipalRef(PrincipalSelector.GROUP, g) for g in sorted(principal.groups))
+    return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePattern:
+    """A repository glob and an optional tag glob, compiled once."""
+
+    repository: str
+    tag: str | None = None
+    _repository_re: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_repository_re", compile_repository_glob(self.repository))
+
+    def __str__(self) -> str:
+        return self.repository if self.tag is None else f"{self.repository}:{self.tag}"
+
+    @property
+    def literal_namespace(self) -> str | None:
+        """The first path segment when it has no wildcard: the index key."""
+        first = self.repository.partition("/")[0]
+        return None if any(c in first for c in "*?") else first
+
+    def matches(self, repository: str, tag: str | None) -> bool:
+        if self._repository_re.fullmatch(repository) is None:
+            return False
+        return self.tag is None or tag is None or glob_matches(self.tag, tag)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Everything a condition may test besides the resource."""
+
+    principal: Principal
+    source_ip: IpAddress | None
+    now: datetime  # timezone-aware, UTC
+
+
+class Condition(Protocol):
+    """A test on the request context; pure and cheap."""
+
+    def holds(self, context: RequestContext) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    id: str  # unique within a policy set, e.g. "team-a.yaml#pull-team-a"
+    effect: Effect
+    principals: tuple[PrincipalRef, ...]
+    actions: frozenset[Action]
+    resources: tuple[ResourcePattern, ...]
+    conditions: tuple[Condition, ...] = ()
+    location: SourceLocation = SourceLocation("<builtin>")
+    dialect: str = "native"
+    shadow: bool = False  # evaluated and reported, never enforced
+
+    def applies_to(self, principal_keys_: Iterable[PrincipalRef]) -> bool:
+        keys = set(principal_keys_)
+        return any(p in keys for p in self.principals)
+
+    def matches(self, action: Action, repository: str, tag: str | None) -> bool:
+        return action in self.actions and any(r.matches(repository, tag) for r in self.resources)
+
+    def conditions_hold(self, context: RequestContext) -> bool:
+        return all(c.holds(context) for c in self.conditions)
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    EXPLICIT_DENY = "explicit-deny"
+    DEFAULT_DENY = "default-deny"
+    SCOPE_DENY = "scope-deny"  # policy allows; the credential's scope does not
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    effect: Effect
+    outcome: Outcome
+    statements: tuple[str, ...]  # the ids that made the decision (none for a default deny)
+    generation: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect is Effect.ALLOW
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """A validated set of statements from one load of the policies directory."""
+
+    statements: tuple[Statement, ...]
+    generation: int
+    content_hash: str
+    files: tuple[str, ...] = ()
+
+    def statement(self, statement_id: str) -> Statement | None:
+        for s in self.statements:
+            if s.id == statement_id:
+                return s
+        return None
