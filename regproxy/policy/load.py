@@ -12,6 +12,10 @@ Layout of a policies directory (the dialect of a document is the directory it si
       tencent/*.json    Tencent CAM documents (version 2.0)
       alibaba/*.json    Alibaba RAM documents (Version 1)
 
+A Kubernetes ConfigMap cannot hold sub-directories, so the dialect may also be written in the
+file name instead: ``x.thalassa.yaml``, ``x.policy`` (OCI), ``x.tencent.json``,
+``x.alibaba.json``; any other ``*.yaml`` at the top is native.
+
 A set with any error is refused whole: :class:`PolicySetInvalid` carries every error found.
 """
 
@@ -57,18 +61,30 @@ def dialect_of(relative_path: str) -> str | None:
     """The dialect of a file in the policies directory, or None when it is not a policy."""
     parts = relative_path.split("/")
     if len(parts) == 1:
-        if parts[0] == BINDINGS_FILE:
+        name = parts[0]
+        if name == BINDINGS_FILE or name.startswith("."):
             return None
-        return "native" if parts[0].endswith(SUFFIXES["native"]) else None
+        for dialect in ("thalassa", "tencent", "alibaba", "oci"):
+            if any(name.endswith(f".{dialect}{suffix}") for suffix in SUFFIXES[dialect]):
+                return dialect
+        if name.endswith(".policy"):
+            return "oci"
+        return "native" if name.endswith(SUFFIXES["native"]) else None
     if len(parts) == 2 and parts[0] in SUFFIXES and parts[1].endswith(SUFFIXES[parts[0]]):
         return parts[0]
     return None
 
 
 def compile_policy_set(
-    files: Mapping[str, str], context: DialectContext, generation: int
+    files: Mapping[str, str],
+    context: DialectContext,
+    generation: int,
+    extra: tuple[Statement, ...] = (),
 ) -> PolicySet:
-    """Compile every document and binding; raise :class:`PolicySetInvalid` on any error."""
+    """Compile every document and binding; raise :class:`PolicySetInvalid` on any error.
+
+    ``extra`` statements (from the config, such as public repositories) join the set.
+    """
     errors: list[PolicyError] = []
     documents: list[Document] = []
     for name in sorted(files):
@@ -82,7 +98,14 @@ def compile_policy_set(
         except PolicyError as exc:
             errors.append(exc)
 
-    statements: list[Statement] = [s for d in documents if not d.needs_binding for s in d.statements]
+    statements: list[Statement] = list(extra)
+    statements.extend(s for d in documents if not d.needs_binding for s in d.statements)
+    # Standing built-ins (needs_binding=False, e.g. OCI's Administrators group) are in force
+    # whenever at least one document of their dialect is.
+    for dialect_name in sorted({d.dialect for d in documents}):
+        for builtin in DIALECTS[dialect_name].builtins(context):
+            if not builtin.needs_binding:
+                statements.extend(builtin.statements)
     if BINDINGS_FILE in files:
         try:
             bindings = _parse_bindings(files[BINDINGS_FILE])
@@ -144,7 +167,14 @@ def _apply(
             f"binding `{binding.id}`: `{binding.policy}` is ambiguous; add `dialect:`",
         )
     doc = next(iter(unique.values()))
-    return DIALECTS[doc.dialect].bind(doc, binding.principals, binding.project, binding.id, context)
+    dialect = DIALECTS[doc.dialect]
+    try:
+        return dialect.bind(doc, binding.principals, binding.project, binding.id, context)
+    except PolicyError as exc:
+        # bind() cannot know the binding's line: an error it raises at bindings.yaml gets it here.
+        if exc.location == SourceLocation(BINDINGS_FILE, 0):
+            raise PolicyError(binding.location, exc.message) from exc
+        raise
 
 
 def _parse_bindings(text: str) -> list[_Binding]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from regproxy.policy.dialects import Dialect
 from regproxy.policy.dialects.native import NativeDialect
+from regproxy.policy.dialects.oci import OciDialect
+from regproxy.policy.dialects.thalassa import ThalassaDialect
 
 DIALECTS: dict[str, Dialect] = {
     "native": NativeDialect(),
+    "thalassa": ThalassaDialect(),
+    "oci": OciDialect(),
 }

@@ -1,0 +1,233 @@
+"""Command line: ``serve``, ``check``, ``explain``, ``show``, ``hash-password``.
+
+Only maps options to :class:`~regproxy.config.Config` and calls into the package; ``check`` and
+``explain`` load and evaluate exactly as the server does (same loader, same evaluator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from regproxy.authorization import public_statements
+from regproxy.config import Config, load_config
+from regproxy.errors import ConfigError, IdentityFileError, RegproxyError
+from regproxy.identity.passwords import hash_password
+from regproxy.identity.principal import ANONYMOUS, PrincipalKind, make_principal
+from regproxy.oci.actions import Action
+from regproxy.policy.evaluate import compile_policy
+from regproxy.policy.load import PolicySetInvalid, compile_policy_set
+from regproxy.policy.model import RequestContext
+from regproxy.reload import load_identities_file, read_policy_files
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def setup_logging(config: Config) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level.upper())
+
+
+def _config(args: argparse.Namespace, **overrides: Any) -> Config:
+    return load_config(Path(args.config) if args.config else None, overrides=overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(
+        args,
+        listen=args.listen,
+        **{"upstream.url": args.upstream, "policies": args.policies, "identities": args.identities,
+           "workers": args.workers, "admin.listen": args.admin_listen, "log_format": args.log_format},
+    )
+    setup_logging(config)
+    from regproxy.server.run import run
+
+    try:
+        return run(config)
+    except (RegproxyError, OSError) as exc:
+        logging.getLogger("regproxy").error("cannot start: %s", exc)
+        return 2
+
+
+def _load_policy(args: argparse.Namespace, directory: str | None) -> tuple[Config, Any]:
+    config = _config(args, policies=directory)
+    if config.policies is None:
+        raise ConfigError("policies", "no policies directory: give DIR or --config")
+    files = read_policy_files(config.policies)
+    policy_set = compile_policy_set(files, config.dialects, 1, public_statements(config.public))
+    return config, policy_set
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config, policy_set = _load_policy(args, args.directory)
+        if config.identities is not None:
+            load_identities_file(config.identities)
+    except PolicySetInvalid as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s); the set would be refused whole", file=sys.stderr)
+        return 1
+    except (IdentityFileError, RegproxyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        config, policy_set = _load_policy(args, args.directory)
+        identities = load_identities_file(config.identities)
+    except PolicySetInvalid as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (RegproxyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.principal == "anonymous":
+        principal = ANONYMOUS
+    else:
+        account = identities.account(args.principal) if ":" in args.principal else identities.logins.get(args.principal)
+        if account is not None:
+            principal = account.principal()
+        else:
+            kind_word, _, name = args.principal.partition(":")
+            kind = PrincipalKind.SERVICE_ACCOUNT if kind_word == "service-account" else PrincipalKind.USER
+            principal = make_principal(kind, name or kind_word, groups=args.group or [])
+    repository, _, tag = args.repository.partition(":")
+    try:
+        action = Action(args.action)
+    except ValueError:
+        print(f"error: unknown action `{args.action}` (known: {', '.join(a.value for a in Action)})", file=sys.stderr)
+        return 2
+    source = ipaddress.ip_address(args.source) if args.source else None
+    context = RequestContext(principal, source, datetime.now(UTC))
+    decision = compile_policy(policy_set).evaluate(context, action, repository, tag or None)
+    print(f"{decision.effect.value.upper()} ({decision.outcome.value}) for {principal.id} "
+          f"groups={sorted(principal.groups)} {action.value} {args.repository}")
+    for sid in decision.statements:
+        statement = policy_set.statement(sid)
+        where = statement.location if statement else "?"
+        print(f"  {sid}  [{statement.dialect if statement else '?'}]  {where}")
+    print(f"  generation {decision.generation}, {policy_set.content_hash}")
+    return 0 if decision.allowed else 3
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print what the policy set compiled to: one line per statement."""
+    try:
+        _config_, policy_set = _load_policy(args, args.directory)
+    except PolicySetInvalid as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (RegproxyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for s in policy_set.statements:
+        if args.file and not str(s.location.file).startswith(args.file):
+            continue
+        record = {
+            "id": s.id, "effect": s.effect.value, "dialect": s.dialect, "at": str(s.location),
+            "principals": [str(p) for p in s.principals],
+            "actions": sorted(a.value for a in s.actions),
+            "resources": [str(r) for r in s.resources],
+            "conditions": [c.describe() for c in s.conditions],
+        }
+        if s.shadow:
+            record["shadow"] = True
+        print(json.dumps(record) if args.json else _human(record))
+    return 0
+
+
+def _human(record: dict[str, Any]) -> str:
+    cond = f" when {'; '.join(record['conditions'])}" if record["conditions"] else ""
+    return (f"{record['id']} ({record['dialect']}, {record['at']}): {record['effect']} "
+            f"{', '.join(record['principals'])} to {', '.join(record['actions'])} on "
+            f"{', '.join(record['resources'])}{cond}")
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("password: ")
+    if not password:
+        print("error: empty password", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regproxy", description="Authorizing reverse proxy for OCI registries")
+    p.add_argument("--config", "-c", help="config file (YAML)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", default=argparse.SUPPRESS, help="config file (YAML)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", parents=[common], help="run the proxy")
+    s.add_argument("--listen")
+    s.add_argument("--upstream")
+    s.add_argument("--policies")
+    s.add_argument("--identities")
+    s.add_argument("--workers", type=int)
+    s.add_argument("--admin-listen")
+    s.add_argument("--log-format", choices=["text", "json"])
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check", parents=[common], help="validate a policies directory (and the identities file)")
+    c.add_argument("directory", nargs="?")
+    c.set_defaults(func=cmd_check)
+
+    e = sub.add_parser("explain", parents=[common], help="decide one request as the server would")
+    e.add_argument("directory", nargs="?")
+    e.add_argument("--principal", required=True, help="user:NAME, service-account:NAME, a login name, or anonymous")
+    e.add_argument("--group", action="append", help="extra group (for principals not in the identities file)")
+    e.add_argument("--action", required=True)
+    e.add_argument("--repository", required=True, help="REPOSITORY[:TAG]")
+    e.add_argument("--source", help="client address, for source conditions")
+    e.set_defaults(func=cmd_explain)
+
+    w = sub.add_parser("show", parents=[common], help="print what the policies compiled to")
+    w.add_argument("directory", nargs="?")
+    w.add_argument("--file", help="only statements from files starting with this path")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_show)
+
+    h = sub.add_parser("hash-password", parents=[common], help="hash a password or secret for the identities file")
+    h.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    h.set_defaults(func=cmd_hash_password)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,85 @@
+"""Basic authentication against the identities file: accounts and access credentials.
+
+docker sends Basic on every request, so a verified (name, secret) pair is cached briefly. The
+cache key is an HMAC of the pair under a per-process random key: the cache never holds a
+secret in the clear. The cache belongs to one :class:`Identities` snapshot and is emptied when
+the identities file changes. Hashing runs in a thread, bounded by a semaphore so that a flood of
+wrong passwords cannot queue unbounded work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Callable
+
+from cachetools import TTLCache
+
+from regproxy.identity.chain import NOT_MINE, AuthResult, Credentials, Invalid, Scheme, Valid
+from regproxy.identity.identities import Identities
+from regproxy.identity.passwords import DUMMY_HASH, verify_password
+from regproxy.identity.principal import Principal
+
+
+class BasicAuthenticator:
+    def __init__(
+        self,
+        identities: Callable[[], Identities],
+        *,
+        cache_ttl: float = 60.0,
+        cache_size: int = 10000,
+        max_concurrent_hashes: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._identities = identities
+        self._clock = clock
+        self._key = os.urandom(32)
+        self._cache: TTLCache[bytes, Principal] = TTLCache(maxsize=cache_size, ttl=cache_ttl)
+        self._cache_owner: Identities | None = None
+        self._hashing = asyncio.Semaphore(max_concurrent_hashes)
+
+    def _cache_key(self, username: str, secret: str) -> bytes:
+        return hmac.new(self._key, username.encode() + b"\0" + secret.encode(), hashlib.sha256).digest()
+
+    async def authenticate(self, credentials: Credentials) -> AuthResult:
+        if credentials.scheme is not Scheme.BASIC:
+            return NOT_MINE
+        identities = self._identities()
+        if identities is not self._cache_owner:  # the file changed: forget every verified pair
+            self._cache.clear()
+            self._cache_owner = identities
+        now = self._clock()
+        key = self._cache_key(credentials.username, credentials.secret)
+        cached = self._cache.get(key)
+        if cached is not None and (cached.expires_at is None or cached.expires_at > now):
+            return Valid(cached)
+
+        name = credentials.username
+        credential = identities.credentials.get(name)
+        account = identities.logins.get(name)
+        if credential is not None:
+            stored = credential.secret_hash
+        elif account is not None and account.password_hash is not None:
+            stored = account.password_hash
+        else:
+            stored = DUMMY_HASH  # the same work for an unknown name
+        async with self._hashing:
+            ok = await asyncio.to_thread(verify_password, stored, credentials.secret)
+        if not ok or stored is DUMMY_HASH:
+            return Invalid("invalid username or password")
+        if credential is not None:
+            if credential.id in identities.revoked:
+                return Invalid("credential revoked")
+            if credential.expires_at is not None and credential.expires_at <= now:
+                return Invalid("credential expired")
+            principal = credential.account.principal(
+                credential_id=credential.id, scope=credential.scope, expires_at=credential.expires_at
+            )
+        else:
+            assert account is not None
+            principal = account.principal()
+        self._cache[key] = principal
+        return Valid(principal)

@@ -1,0 +1,280 @@
+"""Fetch and cache the signing keys of external OIDC issuers (adapter: aiohttp client only).
+
+Follows OpenID Connect Discovery 1.0 (``{issuer}/.well-known/openid-configuration`` names the
+``jwks_uri``; its ``issuer`` must equal the configured issuer, §4.3) and RFC 7517 (JWK Set).
+PyJWT's ``PyJWKClient`` is not used: it blocks the event loop on urllib.
+
+Only issuers named in the configuration are ever fetched, at URLs derived from the
+configuration: never from a token (``jku``, ``x5u`` and ``jwk`` headers are ignored upstream of
+here). Keys are cached for ``ttl``; a token with an unknown ``kid`` (the issuer rotated) makes
+the cache refetch, but at most once per ``min_refetch_interval``, so a stream of tokens with
+made-up kids cannot turn the proxy into a load generator against the issuer. When the issuer
+cannot be reached, a cached key still serves its kid (up to ``max_stale`` after the last good
+fetch); otherwise :class:`IssuerUnavailable` (the authenticator answers 503, never an allow).
+
+Only asymmetric signature keys are kept: RSA (>= 2048 bits) and EC P-256/P-384/P-521. A JWK with
+``use`` other than ``sig``, with private members, or of type ``oct`` is dropped, so a token can
+never be checked with an HMAC "secret" that is in fact public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import jwt
+import orjson
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from regproxy.errors import RegproxyError
+
+__all__ = [
+    "IssuerKey",
+    "IssuerUnavailable",
+    "JwksCache",
+    "JwksError",
+    "UnknownKeyId",
+    "is_secure_url",
+    "parse_jwks",
+]
+
+log = logging.getLogger("regproxy.identity.jwks")
+
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
+MAX_DOCUMENT_BYTES = 256 * 1024
+MAX_KEYS = 64
+MIN_RSA_BITS = 2048
+RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+EC_ALGORITHMS: Mapping[str, str] = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class JwksError(RegproxyError):
+    """Base of the JWKS cache's errors."""
+
+
+class IssuerUnavailable(JwksError):
+    """The issuer's keys cannot be fetched and no cached key serves the token (-> 503)."""
+
+
+class UnknownKeyId(JwksError):
+    """The issuer was reached and has no usable key with this kid (-> the token is invalid)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKey:
+    """One usable public key of an issuer, and the algorithms it may verify."""
+
+    kid: str
+    algorithms: frozenset[str]
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey = field(repr=False)
+
+
+def is_secure_url(url: str) -> bool:
+    """``https``, or plain ``http`` to a loopback address only (tests, a sidecar)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_jwks(document: Any) -> dict[str, IssuerKey]:
+    """The usable keys of a JWK Set by kid; unusable keys are dropped (and logged)."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("a JWK Set is an object with a `keys` list")
+    keys: dict[str, IssuerKey] = {}
+    for jwk in document["keys"][:MAX_KEYS]:
+        try:
+            key = _parse_jwk(jwk)
+        except ValueError as exc:
+            log.warning("dropping a JWK: %s", exc)
+            continue
+        if key.kid in keys:
+            log.warning("dropping a JWK: kid `%s` is repeated", key.kid)
+            continue
+        keys[key.kid] = key
+    return keys
+
+
+def _parse_jwk(jwk: Any) -> IssuerKey:
+    if not isinstance(jwk, dict):
+        raise ValueError("not an object")
+    kid, kty, alg = jwk.get("kid"), jwk.get("kty"), jwk.get("alg")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("no kid")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError(f"kid `{kid}` is not a signature key")
+    if "d" in jwk or "p" in jwk or "k" in jwk:
+        raise ValueError(f"kid `{kid}` carries private or symmetric key material")
+    try:
+        if kty == "RSA":
+            rsa_key = RSAAlgorithm.from_jwk(jwk)
+            if not isinstance(rsa_key, rsa.RSAPublicKey):
+                raise ValueError(f"kid `{kid}` is not an RSA public key")
+            if rsa_key.key_size < MIN_RSA_BITS:
+                raise ValueError(f"kid `{kid}` is shorter than {MIN_RSA_BITS} bits")
+            public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey = rsa_key
+            family = RSA_ALGORITHMS
+        elif kty == "EC":
+            ec_key = ECAlgorithm.from_jwk(jwk)
+            if not isinstance(ec_key, ec.EllipticCurvePublicKey):
+                raise ValueError(f"kid `{kid}` is not an EC public key")
+            curve_alg = EC_ALGORITHMS.get(str(jwk.get("crv")))
+            if curve_alg is None:
+                raise ValueError(f"kid `{kid}` is on an unsupported curve")
+            public_key, family = ec_key, frozenset({curve_alg})
+        else:
+            raise ValueError(f"kid `{kid}` has unsupported key type `{kty}`")
+    except (jwt.PyJWTError, KeyError, TypeError) as exc:
+        raise ValueError(f"kid `{kid}` does not parse: {exc}") from None
+    if alg is not None:
+        # A JWK that names its algorithm pins it (RFC 7517 §4.4).
+        if alg not in family:
+            raise ValueError(f"kid `{kid}` names algorithm `{alg}` its key cannot use")
+        family = frozenset({alg})
+    return IssuerKey(kid, family, public_key)
+
+
+@dataclass(slots=True)
+class _IssuerState:
+    keys: dict[str, IssuerKey] = field(default_factory=dict)
+    fetched_at: float | None = None  # last successful fetch
+    attempted_at: float | None = None  # last attempt, successful or not
+    failed: bool = False  # whether the last attempt failed
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class JwksCache:
+    """Per-issuer key cache over a caller-owned :class:`aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.time,
+        ttl: float = 600.0,
+        min_refetch_interval: float = 30.0,
+        max_stale: float = 24 * 3600.0,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        max_document_bytes: int = MAX_DOCUMENT_BYTES,
+    ) -> None:
+        if ttl <= 0 or min_refetch_interval < 0 or max_stale < ttl:
+            raise ValueError("need ttl > 0, min_refetch_interval >= 0, max_stale >= ttl")
+        if timeout.total is None and timeout.sock_read is None:
+            raise ValueError("JWKS fetches need an explicit timeout")
+        self._session = session
+        self._clock = clock
+        self._ttl = ttl
+        self._min_refetch_interval = min_refetch_interval
+        self._max_stale = max_stale
+        self._timeout = timeout
+        self._max_bytes = max_document_bytes
+        self._states: dict[str, _IssuerState] = {}
+
+    async def get_key(self, issuer: str, kid: str, *, jwks_uri: str | None = None) -> IssuerKey:
+        """The issuer's key with this kid.
+
+        Raises :class:`UnknownKeyId` when the issuer's current key set has no such key, and
+        :class:`IssuerUnavailable` when the keys cannot be fetched and no cached key serves.
+        """
+        state = self._states.setdefault(issuer, _IssuerState())
+        key = self._fresh(state, kid, self._clock())
+        if key is not None:
+            return key
+        async with state.lock:  # one fetch per issuer at a time; waiters reuse its result
+            now = self._clock()
+            key = self._fresh(state, kid, now)
+            if key is not None:
+                return key
+            recently = (
+                state.attempted_at is not None
+                and now - state.attempted_at < self._min_refetch_interval
+            )
+            if not recently:
+                await self._refresh(state, issuer, jwks_uri, now)
+            key = self._usable(state, kid, now)
+            if key is not None:
+                return key
+            if state.failed:
+                raise IssuerUnavailable(f"keys of issuer `{issuer}` cannot be fetched")
+            raise UnknownKeyId(f"issuer `{issuer}` has no key `{kid}`")
+
+    async def refresh(self, issuer: str, *, jwks_uri: str | None = None) -> None:
+        """Fetch now (e.g. at start-up); raises :class:`IssuerUnavailable` on failure."""
+        state = self._states.setdefault(issuer, _IssuerState())
+        async with state.lock:
+            await self._refresh(state, issuer, jwks_uri, self._clock())
+            if state.failed:
+                raise IssuerUnavailable(f"keys of issuer `{issuer}` cannot be fetched")
+
+    def _fresh(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
+        if state.fetched_at is None or now - state.fetched_at >= self._ttl:
+            return None
+        return state.keys.get(kid)
+
+    def _usable(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
+        """A cached key, fresh or stale, as long as the last good fetch is within max_stale."""
+        if state.fetched_at is None or now - state.fetched_at >= self._max_stale:
+            return None
+        return state.keys.get(kid)
+
+    async def _refresh(
+        self, state: _IssuerState, issuer: str, jwks_uri: str | None, now: float
+    ) -> None:
+        state.attempted_at = now
+        try:
+            uri = jwks_uri or await self._discover(issuer)
+            keys = parse_jwks(await self._fetch_json(uri))
+        except (IssuerUnavailable, ValueError) as exc:
+            log.warning("fetching the keys of issuer `%s` failed: %s", issuer, exc)
+            state.failed = True
+            return
+        state.keys, state.fetched_at, state.failed = keys, now, False
+
+    async def _discover(self, issuer: str) -> str:
+        document = await self._fetch_json(issuer.rstrip("/") + DISCOVERY_PATH)
+        if not isinstance(document, dict):
+            raise IssuerUnavailable("discovery document is not an object")
+        if document.get("issuer") != issuer:
+            raise IssuerUnavailable("discovery document names another issuer")
+        uri = document.get("jwks_uri")
+        if not isinstance(uri, str) or not is_secure_url(uri):
+            raise IssuerUnavailable("discovery document has no https `jwks_uri`")
+        return uri
+
+    async def _fetch_json(self, url: str) -> Any:
+        try:
+            async with self._session.get(
+                url,
+                timeout=self._timeout,
+                allow_redirects=False,
+                headers={"Accept": "application/json"},
+            ) as response:
+                if response.status != 200:
+                    raise IssuerUnavailable(f"`{url}` answered {response.status}")
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > self._max_bytes:
+                        raise IssuerUnavailable(f"`{url}` answered too large a document")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise IssuerUnavailable(f"`{url}` cannot be fetched: {type(exc).__name__}") from None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise IssuerUnavailable(f"`{url}` did not answer JSON") from None

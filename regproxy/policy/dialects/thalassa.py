@@ -1,0 +1,467 @@
+"""Thalassa Cloud Container Registry IAM (seed ``000``) → statements.
+
+Thalassa attaches *policies* (built-in or custom roles) to users, teams and service accounts
+with role bindings, at the organisation or at a project. A role is a list of rules; a rule
+grants permissions on IAM resources, optionally only on some resource identities. A custom
+role in ``policies/thalassa/*.yaml`` (or ``.json``) has Thalassa's own shape::
+
+    name: ci-pusher                       # optional: the file stem otherwise; what bindings name
+    slug: ci-pusher                       # optional: a second name bindings may use
+    description: Push built images        # optional; labels and annotations are accepted too
+    rules:                                # a non-empty list
+      - resources: [container_registry_namespace, container_registry_repository]   # or `*`
+        permissions: [read, list, push, pull]   # create read update delete list push pull, `*`
+        resource_identities: [acme, tools/builder]   # optional: a namespace (and so every
+                                                     # repository in it) or one repository;
+                                                     # `*` within a segment, `**` across
+        note: CI pushes to acme             # optional
+
+Built-in policies are bound by name or slug (:data:`BUILTIN_ROLES`). Neither built-ins nor
+custom roles name principals: ``bindings.yaml`` attaches them, and :meth:`ThalassaDialect.bind`
+narrows each binding to its scope:
+
+- a binding at a project (``project: A``) reaches only the namespaces that
+  :attr:`DialectContext.thalassa_projects` maps to ``A``; an unknown project is an error;
+- an organisation binding (no ``project``) reaches only organisation-scoped namespaces, those
+  in no project. Project-scoped namespaces exist only within an active project context (seed:
+  "created and listed only within an active project context"), so reaching them takes a
+  binding at that project.
+
+The access credential a client logs in with is an upper bound on top of policy:
+:func:`credential_scope` gives the scope for Thalassa's credential scope names.
+``policies/README.thalassa.md`` holds the mapping table and every decision taken where the seed
+is silent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from regproxy.errors import PolicyError, SourceLocation
+from regproxy.identity.principal import CredentialScope, ScopeGrant, compile_repository_glob
+from regproxy.oci import grammar
+from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
+from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
+from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+
+_E = TypeVar("_E", bound=StrEnum)
+
+# The file bindings live in. bind() cannot know the binding's line; load.py fills it in for
+# errors raised at this location without one.
+_BINDINGS = SourceLocation("bindings.yaml")
+
+
+class IamResource(StrEnum):
+    """The four IAM resources of the registry (seed, "IAM resources")."""
+
+    REGISTRY = "container_registry"  # namespaces as a collection: list, create
+    NAMESPACE = "container_registry_namespace"  # one namespace: read, update, delete
+    NAMESPACE_CONFIGURATION = "container_registry_namespace_configuration"
+    REPOSITORY = "container_registry_repository"
+
+
+class Permission(StrEnum):
+    """The standard IAM permissions plus the registry's own push and pull."""
+
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    LIST = "list"
+    PUSH = "push"
+    PULL = "pull"
+
+
+_PUSH = frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})
+_BROWSE = frozenset({Action.CATALOG, Action.LIST})
+_NONE: frozenset[Action] = frozenset()
+
+# (IAM resource, permission) -> the registry-API actions it allows. Pairs that name no
+# registry-API request (namespace creation, retention configuration, repository metadata)
+# are valid and allow nothing here. policies/README.thalassa.md has this table with reasons.
+PERMISSION_ACTIONS: Mapping[tuple[IamResource, Permission], frozenset[Action]] = {
+    (IamResource.REGISTRY, Permission.LIST): frozenset({Action.CATALOG}),
+    (IamResource.REGISTRY, Permission.READ): frozenset({Action.CATALOG}),
+    (IamResource.REGISTRY, Permission.PULL): frozenset({Action.PULL}),
+    (IamResource.REGISTRY, Permission.PUSH): _PUSH | {Action.CREATE_REPOSITORY},
+    (IamResource.REGISTRY, Permission.CREATE): _NONE,
+    (IamResource.REGISTRY, Permission.UPDATE): _NONE,
+    (IamResource.REGISTRY, Permission.DELETE): _NONE,
+    (IamResource.NAMESPACE, Permission.LIST): _BROWSE,
+    (IamResource.NAMESPACE, Permission.READ): _BROWSE,
+    (IamResource.NAMESPACE, Permission.PULL): frozenset({Action.PULL}),
+    (IamResource.NAMESPACE, Permission.PUSH): _PUSH | {Action.CREATE_REPOSITORY},
+    (IamResource.NAMESPACE, Permission.CREATE): _NONE,
+    (IamResource.NAMESPACE, Permission.UPDATE): _NONE,
+    (IamResource.NAMESPACE, Permission.DELETE): _NONE,
+    **{(IamResource.NAMESPACE_CONFIGURATION, p): _NONE for p in Permission},
+    (IamResource.REPOSITORY, Permission.LIST): _BROWSE,
+    (IamResource.REPOSITORY, Permission.READ): _BROWSE,
+    (IamResource.REPOSITORY, Permission.PULL): frozenset({Action.PULL}),
+    (IamResource.REPOSITORY, Permission.PUSH): _PUSH,
+    (IamResource.REPOSITORY, Permission.CREATE): frozenset({Action.CREATE_REPOSITORY}),
+    (IamResource.REPOSITORY, Permission.UPDATE): _NONE,
+    (IamResource.REPOSITORY, Permission.DELETE): DELETE_ACTIONS,
+}
+
+
+def actions_for(
+    resources: Iterable[IamResource], permissions: Iterable[Permission]
+) -> frozenset[Action]:
+    """The registry-API actions a rule allows: the union over its resource x permission pairs."""
+    permissions = tuple(permissions)
+    out: set[Action] = set()
+    for resource in resources:
+        for permission in permissions:
+            out |= PERMISSION_ACTIONS[(resource, permission)]
+    return frozenset(out)
+
+
+# --- access credential scopes (seed, "Access credential scopes") ---------------------------
+
+PULL_SCOPE_ACTIONS = frozenset({Action.PULL, Action.LIST, Action.CATALOG})
+_SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
+    "containerRegistry": ALL_ACTIONS,  # push and pull
+    "containerRegistry:all": ALL_ACTIONS,  # push and pull
+    "containerRegistry:pull": PULL_SCOPE_ACTIONS,  # pull only
+}
+
+
+def credential_scope(name: str) -> CredentialScope:
+    """The upper bound an access credential issued with scope ``name`` puts on policy.
+
+    ``containerRegistry`` and ``containerRegistry:all`` bound nothing (push and pull);
+    ``containerRegistry:pull`` bounds to pull, list and catalog. Raises ``ValueError`` for a
+    name Thalassa does not issue (names are case-sensitive, as Thalassa writes them).
+    """
+    try:
+        actions = _SCOPE_ACTIONS[name]
+    except KeyError:
+        known = ", ".join(_SCOPE_ACTIONS)
+        raise ValueError(f"unknown thalassa credential scope `{name}` (known: {known})") from None
+    return CredentialScope(name, (ScopeGrant("**", actions),))
+
+
+# --- built-in policies (seed, "Built-in policies" and "IaaS policy inclusion") -------------
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinRole:
+    name: str
+    aliases: tuple[str, ...]
+    rules: tuple[tuple[frozenset[IamResource], frozenset[Permission]], ...]
+
+
+_EVERY_RESOURCE = frozenset(IamResource)
+_EVERY_PERMISSION = frozenset(Permission)
+_READ_RULE = (
+    frozenset({IamResource.REGISTRY, IamResource.NAMESPACE, IamResource.REPOSITORY}),
+    frozenset({Permission.READ, Permission.LIST, Permission.PULL}),
+)
+_DEVELOPER_RULE = (
+    frozenset({IamResource.NAMESPACE, IamResource.REPOSITORY}),
+    frozenset({Permission.READ, Permission.LIST, Permission.PUSH, Permission.PULL}),
+)
+_FULL_RULE = (_EVERY_RESOURCE, _EVERY_PERMISSION)  # "Full CRUD + push/pull"
+
+BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
+    BuiltinRole("registry:ReadAccess", ("registry-read-access",), (_READ_RULE,)),
+    BuiltinRole("registry:developer", ("registry-developer",), (_DEVELOPER_RULE,)),
+    BuiltinRole("registry:viewer", ("registry-viewer",), (_READ_RULE,)),
+    BuiltinRole("registry:admin", ("registry-admin",), (_FULL_RULE,)),
+    # "registry:FullAccess is currently stored as registry:FullAdminAccess; slug
+    # registry-full-admin-access is unchanged": all three names bind the same policy.
+    BuiltinRole(
+        "registry:FullAdminAccess",
+        ("registry:FullAccess", "registry-full-admin-access"),
+        (_FULL_RULE,),
+    ),
+    BuiltinRole("admin:all", (), (_FULL_RULE,)),  # "grants full registry access implicitly"
+    BuiltinRole("iaas:admin", (), (_FULL_RULE,)),
+    BuiltinRole("iaas:devops", (), (_FULL_RULE,)),
+    BuiltinRole("iaas:auditor", (), (_READ_RULE,)),
+    # "iaas:ReadAccess and iaas:FullAccess do not include container registry permissions":
+    # bindable, and binding them grants nothing here.
+    BuiltinRole("iaas:ReadAccess", (), ()),
+    BuiltinRole("iaas:FullAccess", (), ()),
+)
+BUILTIN_NAMES: frozenset[str] = frozenset(
+    n for role in BUILTIN_ROLES for n in (role.name, *role.aliases)
+)
+
+
+# --- resource patterns ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceScopedPattern(ResourcePattern):
+    """A repository glob further limited by the repository's namespace.
+
+    ``within``: the namespace must match one of these globs (a project's namespaces);
+    ``excluded``: it must match none of them (organisation scope: no project's namespace).
+    Used only where the intersection is not itself a glob; otherwise bind() emits plain
+    :class:`ResourcePattern` values, which the evaluator can index by namespace.
+    """
+
+    within: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
+    _within_re: tuple[re.Pattern[str], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _excluded_re: tuple[re.Pattern[str], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        ResourcePattern.__post_init__(self)
+        object.__setattr__(
+            self, "_within_re", tuple(compile_repository_glob(g) for g in self.within or ())
+        )
+        object.__setattr__(
+            self, "_excluded_re", tuple(compile_repository_glob(g) for g in self.excluded)
+        )
+
+    def __str__(self) -> str:
+        text = ResourcePattern.__str__(self)
+        if self.within is not None:
+            text += " in namespaces " + ", ".join(self.within)
+        if self.excluded:
+            text += " outside namespaces " + ", ".join(self.excluded)
+        return text
+
+    def matches(self, repository: str, tag: str | None) -> bool:
+        if not ResourcePattern.matches(self, repository, tag):
+            return False
+        namespace = grammar.namespace_of(repository)
+        if self.within is not None and not any(r.fullmatch(namespace) for r in self._within_re):
+            return False
+        return not any(r.fullmatch(namespace) for r in self._excluded_re)
+
+
+def _namespace_in(namespace: str, globs: Iterable[str]) -> bool:
+    return any(compile_repository_glob(g).fullmatch(namespace) for g in globs)
+
+
+def _scoped(
+    pattern: ResourcePattern, within: tuple[str, ...] | None, excluded: tuple[str, ...]
+) -> tuple[ResourcePattern, ...]:
+    """``pattern`` intersected with a binding's namespace scope; () when that is empty."""
+    literal = pattern.literal_namespace
+    if literal is not None:
+        # The namespace is known now: decide here and keep the plain, indexable pattern.
+        if within is not None and not _namespace_in(literal, within):
+            return ()
+        if _namespace_in(literal, excluded):
+            return ()
+        return (pattern,)
+    if within is not None and pattern.repository == "**":
+        return tuple(ResourcePattern(g) for ns in within for g in (ns, f"{ns}/**"))
+    if within is None and not excluded:
+        return (pattern,)
+    return (NamespaceScopedPattern(pattern.repository, pattern.tag, within, excluded),)
+
+
+def _identity_patterns(identity: str) -> tuple[str, ...]:
+    """A namespace covers itself and every repository under it; a repository only itself."""
+    if "/" in identity or "**" in identity:
+        return (identity,)
+    return (identity, f"{identity}/**")
+
+
+# --- the dialect ----------------------------------------------------------------------------
+
+_ROLE_KEYS = frozenset({"name", "slug", "description", "labels", "annotations", "rules"})
+_RULE_KEYS = frozenset({"resources", "permissions", "resource_identities", "note"})
+
+
+class ThalassaDialect:
+    name = "thalassa"
+
+    def compile_document(
+        self, text: str, location: SourceLocation, context: DialectContext
+    ) -> Document:
+        try:
+            data = load_yaml(text)
+        except YamlSyntaxError as exc:
+            raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
+        if not isinstance(data, LineDict):
+            raise PolicyError(location, "a thalassa role is a mapping with `rules`")
+        where = at(location, data)
+        unknown = set(data) - _ROLE_KEYS
+        if unknown:
+            raise PolicyError(where, f"unknown key `{sorted(unknown)[0]}` in role")
+        stem = location.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".thalassa")
+        name = _optional_name(data, "name", where) or stem
+        slug = _optional_name(data, "slug", where)
+        aliases = (slug,) if slug and slug != name else ()
+        for n in (name, *aliases):
+            if n in BUILTIN_NAMES:
+                raise PolicyError(where, f"role name `{n}` is a built-in thalassa policy")
+        for key in ("labels", "annotations"):
+            if key in data and not isinstance(data[key], dict):
+                raise PolicyError(where, f"`{key}` must be a mapping")
+        if "description" in data and not isinstance(data["description"], str):
+            raise PolicyError(where, "`description` must be a string")
+        rules = data.get("rules")
+        if not isinstance(rules, list) or not rules:
+            raise PolicyError(where, "`rules` must be a non-empty list")
+        statements: list[Statement] = []
+        for n, raw in enumerate(rules, start=1):
+            statement = _parse_rule(raw, at(where, raw), name, n)
+            if statement is not None:
+                statements.append(statement)
+        return Document(
+            name, self.name, tuple(statements), location, needs_binding=True, aliases=aliases
+        )
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return _BUILTIN_DOCUMENTS
+
+    def bind(
+        self,
+        document: Document,
+        principals: tuple[PrincipalRef, ...],
+        project: str | None,
+        binding_id: str,
+        context: DialectContext,
+    ) -> tuple[Statement, ...]:
+        projects = context.thalassa_projects
+        within: tuple[str, ...] | None
+        if project is None:
+            within = None
+            excluded = tuple(dict.fromkeys(g for globs in projects.values() for g in globs))
+        elif project in projects:
+            within, excluded = tuple(projects[project]), ()
+        else:
+            known = ", ".join(f"`{p}`" for p in sorted(projects)) or "none is configured"
+            raise PolicyError(
+                _BINDINGS,
+                f"binding `{binding_id}`: unknown thalassa project `{project}` (known: {known})",
+            )
+        out: list[Statement] = []
+        for template in document.statements:
+            resources = tuple(p for r in template.resources for p in _scoped(r, within, excluded))
+            if not resources:
+                continue
+            out.append(
+                Statement(
+                    id=f"{binding_id}/{template.id}",
+                    effect=Effect.ALLOW,
+                    principals=principals,
+                    actions=template.actions,
+                    resources=resources,
+                    location=template.location,
+                    dialect=self.name,
+                )
+            )
+        return tuple(out)
+
+
+def _template(
+    name: str,
+    n: int,
+    actions: frozenset[Action],
+    identities: tuple[str, ...],
+    location: SourceLocation,
+) -> Statement:
+    """A rule as an unbound statement: no principals, resources not yet scoped to a binding."""
+    globs = tuple(dict.fromkeys(g for i in identities for g in _identity_patterns(i))) or ("**",)
+    return Statement(
+        id=f"{name}#{n}",
+        effect=Effect.ALLOW,
+        principals=(),
+        actions=actions,
+        resources=tuple(ResourcePattern(g) for g in globs),
+        location=location,
+        dialect="thalassa",
+    )
+
+
+def _build_builtins() -> tuple[Document, ...]:
+    documents = []
+    for role in BUILTIN_ROLES:
+        location = SourceLocation(f"<thalassa built-in {role.name}>")
+        statements = tuple(
+            _template(role.name, n, actions, (), location)
+            for n, (resources, permissions) in enumerate(role.rules, start=1)
+            if (actions := actions_for(resources, permissions))
+        )
+        documents.append(
+            Document(
+                role.name,
+                "thalassa",
+                statements,
+                location,
+                needs_binding=True,
+                aliases=role.aliases,
+            )
+        )
+    return tuple(documents)
+
+
+_BUILTIN_DOCUMENTS = _build_builtins()
+
+
+def _optional_name(data: LineDict, key: str, where: SourceLocation) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(where, f"`{key}` must be a non-empty string")
+    return value
+
+
+def _parse_rule(raw: Any, where: SourceLocation, role: str, n: int) -> Statement | None:
+    if not isinstance(raw, LineDict):
+        raise PolicyError(where, f"rule {n} must be a mapping with `resources` and `permissions`")
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise PolicyError(where, f"unknown key `{sorted(unknown)[0]}` in rule {n}")
+    resources = _words(raw, "resources", where, n, IamResource)
+    permissions = _words(raw, "permissions", where, n, Permission)
+    identities: tuple[str, ...] = ()
+    if "resource_identities" in raw:
+        value = raw["resource_identities"]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise PolicyError(
+                where, f"rule {n}: `resource_identities` must be a non-empty list of names"
+            )
+        for identity in value:
+            literal = identity.replace("**", "a").replace("*", "a")
+            if not grammar.is_name(literal):
+                raise PolicyError(
+                    where,
+                    f"rule {n}: resource identity `{identity}` is not a namespace "
+                    "or repository name",
+                )
+        identities = tuple(value)
+    if "note" in raw and not isinstance(raw["note"], str):
+        raise PolicyError(where, f"rule {n}: `note` must be a string")
+    actions = actions_for(resources, permissions)
+    if not actions:
+        return None  # a valid rule that names no registry-API request (e.g. configuration)
+    return _template(role, n, actions, identities, where)
+
+
+def _words(raw: LineDict, key: str, where: SourceLocation, n: int, kind: type[_E]) -> frozenset[_E]:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise PolicyError(where, f"rule {n}: `{key}` must be a non-empty list of strings")
+    if "*" in value:
+        return frozenset(kind)
+    out: set[_E] = set()
+    for word in value:
+        try:
+            out.add(kind(word))
+        except ValueError:
+            known = ", ".join(k.value for k in kind)
+            what = "resource" if kind is IamResource else "permission"
+            raise PolicyError(
+                where, f"rule {n}: unknown {what} `{word}` (known: {known}, *)"
+            ) from None
+    return frozenset(out)

@@ -1,0 +1,1 @@
+"""Forwarding: header hygiene and rewriting (pure), the upstream client, streaming."""

@@ -1,0 +1,46 @@
+"""Admin endpoints on their own address: /healthz, /readyz, /metrics. Never on the public port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Awaitable
+from pathlib import Path
+
+from aiohttp import web
+
+from regproxy.metrics import Metrics, merge_snapshots, render
+
+GAUGE_MODES = {"regproxy_policy_generation": "min"}
+
+
+def admin_app(
+    metrics: Callable[[], Metrics],
+    ready: Callable[[], Awaitable[tuple[bool, str]]],
+    snapshot_dir: Path | None = None,
+) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        ok, why = await ready()
+        return web.Response(status=200 if ok else 503, text=why + "\n")
+
+    async def metrics_endpoint(request: web.Request) -> web.Response:
+        if snapshot_dir is not None:
+            snaps = []
+            for f in sorted(snapshot_dir.glob("worker-*.json")):
+                try:
+                    snaps.append(json.loads(f.read_text()))
+                except (OSError, ValueError):
+                    continue
+            merged = merge_snapshots(snaps, GAUGE_MODES)
+        else:
+            merged = metrics()
+        return web.Response(text=render(merged), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app

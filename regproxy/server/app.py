@@ -1,0 +1,167 @@
+"""The application: wires config, stores, authenticators, handler and background tasks.
+
+Startup and teardown are ``cleanup_ctx`` generators; every background task has an owner
+(:class:`TaskOwner`) that cancels and awaits it on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from regproxy.audit import AuditLog
+from regproxy.authorization import public_statements
+from regproxy.config import Config
+from regproxy.errors import ErrorCode, OciError
+from regproxy.identity.basic import BasicAuthenticator
+from regproxy.identity.chain import Authenticator
+from regproxy.metrics import Metrics, write_snapshot
+from regproxy.proxy.upstream import UpstreamClient
+from regproxy.reload import Reloader, Store, load_all
+from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.registry import RegistryHandler
+from regproxy.server.responses import error_response
+
+log = logging.getLogger("regproxy")
+
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+UPSTREAM = web.AppKey("upstream", UpstreamClient)
+RELOADER = web.AppKey("reloader", Reloader)
+
+
+class TaskOwner:
+    """Keeps strong references to background tasks; cancels and awaits them on close."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def initial_store(config: Config) -> Store:
+    """Load the policy set and identities once, at start-up (errors here stop the start)."""
+    loaded = load_all(config.policies, config.identities, config.dialects, public_statements(config.public), 1)
+    return Store(loaded.policy, loaded.identities)
+
+
+def build_chain(config: Config, store: Store, extra: list[Authenticator] | None = None) -> list[Authenticator]:
+    chain: list[Authenticator] = list(extra or [])
+    chain.append(BasicAuthenticator(lambda: store.identities))
+    return chain
+
+
+@web.middleware
+async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Anything that escapes the handler is a 500 in OCI error JSON, logged, never an allow."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(OciError("internal error", code=ErrorCode.UNKNOWN, status=500),
+                              head=request.method == "HEAD")
+
+
+def build_app(
+    config: Config,
+    store: Store,
+    *,
+    metrics: Metrics | None = None,
+    snapshot: tuple[Path, int] | None = None,
+) -> web.Application:
+    metrics = metrics or Metrics()
+    upstream = UpstreamClient(config.upstream)
+    audit = AuditLog(config.audit.path, config.audit.queue_size) if config.audit.path else None
+    owner = TaskOwner()
+    reloader = Reloader(
+        store,
+        policies=config.policies,
+        identities=config.identities,
+        context=config.dialects,
+        extra=public_statements(config.public),
+    )
+    limits = config.limits
+    limiter = None
+    if limits.requests_per_second > 0 or limits.concurrent_requests > 0:
+        limiter = PrincipalLimiter(limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1,
+                                   limits.concurrent_requests)
+
+    app = web.Application(middlewares=[_unexpected_errors], client_max_size=0)
+    app[STORE] = store
+    app[METRICS] = metrics
+    app[UPSTREAM] = upstream
+    app[RELOADER] = reloader
+
+    token_realm = None
+    extra_chain: list[Authenticator] = []
+    from regproxy.server import tokens as token_edge
+
+    token_realm = token_edge.install(app, config, store, metrics, extra_chain)
+    handler = RegistryHandler(
+        config, store, upstream, build_chain(config, store, extra_chain), metrics, audit,
+        limiter=limiter, token_realm=token_realm,
+    )
+    app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
+    app.router.add_route("*", "/v2", _redirect_v2)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await upstream.start()
+        if audit is not None:
+            owner.start(audit.run(), "audit-writer")
+        owner.start(reloader.watch(), "policy-watcher")
+        owner.start(_gauges(store, metrics, audit, snapshot), "metrics-gauges")
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: owner.start(reloader.reload("SIGHUP"), "reload"))
+            if audit is not None:
+                loop.add_signal_handler(signal.SIGUSR1, audit.reopen)
+        except (NotImplementedError, RuntimeError):
+            pass
+        yield
+        await owner.close()
+        await upstream.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _redirect_v2(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently("/v2/")
+
+
+async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapshot: tuple[Path, int] | None) -> None:
+    while True:
+        policy = store.policy
+        metrics.set("regproxy_policy_generation", policy.generation)
+        metrics.counters["regproxy_policy_reloads_total"][(("result", "succeeded"),)] = store.reloads_ok
+        metrics.counters["regproxy_policy_reloads_total"][(("result", "failed"),)] = store.reloads_failed
+        metrics.counters["regproxy_decision_cache_hits_total"][()] = float(policy.cache_hits + store.cache_hits_retired)
+        metrics.counters["regproxy_decision_cache_misses_total"][()] = float(policy.cache_misses + store.cache_misses_retired)
+        if audit is not None:
+            metrics.counters["regproxy_audit_dropped_total"][()] = audit.dropped
+        if snapshot is not None:
+            try:
+                await asyncio.to_thread(write_snapshot, metrics, snapshot[0], snapshot[1])
+            except OSError as exc:
+                log.warning("cannot write metrics snapshot: %s", exc)
+        await asyncio.sleep(1.0)

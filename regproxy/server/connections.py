@@ -1,0 +1,84 @@
+"""Connection limits aiohttp does not have: a header-read timeout (slowloris) and a cap on
+open connections. Maximum header size, idle keep-alive timeout and handler cancellation on
+client disconnect are aiohttp settings, passed by :mod:`regproxy.server.run`.
+
+A connection must complete a request head within ``header_timeout`` of opening, and of each
+time it starts sending a new one; a connection that trickles header bytes is closed. An idle
+keep-alive connection (no partial request) is left to the keep-alive timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+log = logging.getLogger("regproxy.limits")
+
+
+class GuardedRequestHandler(RequestHandler):  # type: ignore[type-arg]
+    header_timeout: float = 10.0
+    max_connections: int = 1024
+    closed_slow = 0
+    refused_over_limit = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._guard: asyncio.TimerHandle | None = None
+        self._seen_requests = 0
+        self._partial = False
+        manager = self._manager
+        if manager is not None and len(manager.connections) > self.max_connections:
+            type(self).refused_over_limit += 1
+            self.force_close()
+            transport.close()
+            return
+        self._guard = self._loop.call_later(self.header_timeout, self._check_header_progress)
+
+    def data_received(self, data: bytes) -> None:
+        before = self._request_count
+        super().data_received(data)
+        self._partial = self._request_count == before and not self._request_in_progress
+
+    def _check_header_progress(self) -> None:
+        self._guard = None
+        if self._force_close or self._close or self.transport is None:
+            return
+        progressed = self._request_count != self._seen_requests
+        self._seen_requests = self._request_count
+        if not progressed and not self._request_in_progress and (self._partial or self._request_count == 0):
+            type(self).closed_slow += 1
+            log.info("closing a connection that sent no complete request head in %.0fs", self.header_timeout)
+            self.force_close()
+            self.transport.close()
+            return
+        self._guard = self._loop.call_later(self.header_timeout, self._check_header_progress)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        guard = getattr(self, "_guard", None)
+        if guard is not None:
+            guard.cancel()
+            self._guard = None
+        super().connection_lost(exc)
+
+
+def guarded_server(runner: web.AppRunner, *, header_timeout: float, max_connections: int) -> None:
+    """Make ``runner``'s server hand out guarded protocol instances (call after setup).
+
+    aiohttp's sites use the server object itself as the protocol factory, so the server's
+    class is narrowed to one whose ``__call__`` builds :class:`GuardedRequestHandler`.
+    """
+    server = runner.server
+    assert server is not None
+    handler_class = type(
+        "ConfiguredGuardedRequestHandler",
+        (GuardedRequestHandler,),
+        {"header_timeout": header_timeout, "max_connections": max_connections},
+    )
+
+    class GuardedServer(type(server)):  # type: ignore[misc]
+        def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+            return handler_class(self, loop=self._loop, **self._kwargs)  # type: ignore[no-any-return]
+
+    server.__class__ = GuardedServer
