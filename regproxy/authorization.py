@@ -33,9 +33,7 @@ Decide = Callable[[Permission], Decision]
 
 def creates_content(request: RegistryRequest) -> bool:
     """Requests that can bring a repository into being: upload start, manifest PUT."""
-    return request.route is RouteKind.UPLOAD_START or (
-        request.route is RouteKind.MANIFEST and request.method == "PUT"
-    )
+    return request.route is RouteKind.UPLOAD_START or (request.route is RouteKind.MANIFEST and request.method == "PUT")
 
 
 def pushed_tags(request: RegistryRequest) -> tuple[str, ...]:
@@ -79,8 +77,11 @@ def challenge_scope(request: RegistryRequest) -> str:
     if request.action is None:
         return ""
     words = {
-        Action.PULL: "pull", Action.LIST: "pull",
-        Action.DELETE_TAG: "delete", Action.DELETE_MANIFEST: "delete", Action.DELETE_BLOB: "delete",
+        Action.PULL: "pull",
+        Action.LIST: "pull",
+        Action.DELETE_TAG: "delete",
+        Action.DELETE_MANIFEST: "delete",
+        Action.DELETE_BLOB: "delete",
     }
     word = words.get(request.action, "pull,push")
     return f"repository:{request.repository}:{word}"

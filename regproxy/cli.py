@@ -60,11 +60,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(
         args,
         listen=args.listen,
-        **{"upstream.url": args.upstream, "policies": args.policies, "identities": args.identities,
-           "workers": args.workers, "admin.listen": args.admin_listen, "log_format": args.log_format},
+        **{
+            "upstream.url": args.upstream,
+            "policies": args.policies,
+            "identities": args.identities,
+            "workers": args.workers,
+            "admin.listen": args.admin_listen,
+            "log_format": args.log_format,
+        },
     )
     setup_logging(config)
-    from regproxy.server.run import run
+    from regproxy.server.run import run  # noqa: PLC0415 - aiohttp and uvloop load only for `serve`
 
     try:
         return run(config)
@@ -129,8 +135,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     source = ipaddress.ip_address(args.source) if args.source else None
     context = RequestContext(principal, source, datetime.now(UTC))
     decision = compile_policy(policy_set).evaluate(context, action, repository, tag or None)
-    print(f"{decision.effect.value.upper()} ({decision.outcome.value}) for {principal.id} "
-          f"groups={sorted(principal.groups)} {action.value} {args.repository}")
+    print(
+        f"{decision.effect.value.upper()} ({decision.outcome.value}) for {principal.id} "
+        f"groups={sorted(principal.groups)} {action.value} {args.repository}"
+    )
     for sid in decision.statements:
         statement = policy_set.statement(sid)
         where = statement.location if statement else "?"
@@ -142,7 +150,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print what the policy set compiled to: one line per statement."""
     try:
-        _config_, policy_set = _load_policy(args, args.directory)
+        _, policy_set = _load_policy(args, args.directory)
     except PolicySetInvalid as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
@@ -154,7 +162,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.file and not str(s.location.file).startswith(args.file):
             continue
         record = {
-            "id": s.id, "effect": s.effect.value, "dialect": s.dialect, "at": str(s.location),
+            "id": s.id,
+            "effect": s.effect.value,
+            "dialect": s.dialect,
+            "at": str(s.location),
             "principals": [str(p) for p in s.principals],
             "actions": sorted(a.value for a in s.actions),
             "resources": [str(r) for r in s.resources],
@@ -168,9 +179,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _human(record: dict[str, Any]) -> str:
     cond = f" when {'; '.join(record['conditions'])}" if record["conditions"] else ""
-    return (f"{record['id']} ({record['dialect']}, {record['at']}): {record['effect']} "
-            f"{', '.join(record['principals'])} to {', '.join(record['actions'])} on "
-            f"{', '.join(record['resources'])}{cond}")
+    return (
+        f"{record['id']} ({record['dialect']}, {record['at']}): {record['effect']} "
+        f"{', '.join(record['principals'])} to {', '.join(record['actions'])} on "
+        f"{', '.join(record['resources'])}{cond}"
+    )
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from regproxy.errors import ConfigError
+from regproxy.oci import grammar
 from regproxy.policy.dialects import DialectContext
 
 
@@ -106,7 +107,7 @@ class Config:
     tokens: TokensConfig = TokensConfig()
     oidc: tuple[OidcIssuer, ...] = ()
     limits: LimitsConfig = LimitsConfig()
-    dialects: DialectContext = DialectContext()
+    dialects: DialectContext = field(default_factory=DialectContext)
     workers: int = 1
     log_format: str = "text"
     log_level: str = "info"
@@ -120,24 +121,50 @@ class Config:
 
 
 _KEYS: dict[str, str] = {  # dotted key -> kind
-    "listen": "hostport", "external_url": "url", "service": "str",
-    "upstream.url": "url", "upstream.auth": "str", "upstream.username": "str",
-    "upstream.password": "str", "upstream.password_file": "path",
-    "upstream.connect_timeout": "float", "upstream.read_timeout": "float", "upstream.pool_size": "int",
-    "tls.cert": "path", "tls.key": "path", "identities": "path", "policies": "path",
-    "public": "list", "trusted_proxies": "list", "forwarded_headers": "bool",
+    "listen": "hostport",
+    "external_url": "url",
+    "service": "str",
+    "upstream.url": "url",
+    "upstream.auth": "str",
+    "upstream.username": "str",
+    "upstream.password": "str",
+    "upstream.password_file": "path",
+    "upstream.connect_timeout": "float",
+    "upstream.read_timeout": "float",
+    "upstream.pool_size": "int",
+    "tls.cert": "path",
+    "tls.key": "path",
+    "identities": "path",
+    "policies": "path",
+    "public": "list",
+    "trusted_proxies": "list",
+    "forwarded_headers": "bool",
     "admin.listen": "hostport",
-    "audit.path": "str", "audit.queue_size": "int",
-    "tokens.signing_key": "path", "tokens.verification_keys": "list", "tokens.lifetime": "int",
-    "tokens.max_lifetime": "int", "tokens.refresh_lifetime": "int", "tokens.issuer": "str",
+    "audit.path": "str",
+    "audit.queue_size": "int",
+    "tokens.signing_key": "path",
+    "tokens.verification_keys": "list",
+    "tokens.lifetime": "int",
+    "tokens.max_lifetime": "int",
+    "tokens.refresh_lifetime": "int",
+    "tokens.issuer": "str",
     "oidc.issuers": "any",
-    "limits.header_timeout": "float", "limits.max_header_size": "int", "limits.max_connections": "int",
-    "limits.keepalive_timeout": "float", "limits.requests_per_second": "float", "limits.burst": "int",
-    "limits.concurrent_requests": "int", "limits.shutdown_timeout": "float",
-    "dialects.thalassa_projects": "any", "dialects.oci_compartments": "any",
-    "dialects.oci_administrators_group": "str", "dialects.alibaba_region": "str",
+    "limits.header_timeout": "float",
+    "limits.max_header_size": "int",
+    "limits.max_connections": "int",
+    "limits.keepalive_timeout": "float",
+    "limits.requests_per_second": "float",
+    "limits.burst": "int",
+    "limits.concurrent_requests": "int",
+    "limits.shutdown_timeout": "float",
+    "dialects.thalassa_projects": "any",
+    "dialects.oci_compartments": "any",
+    "dialects.oci_administrators_group": "str",
+    "dialects.alibaba_region": "str",
     "dialects.alibaba_account": "str",
-    "workers": "int", "log_format": "str", "log_level": "str",
+    "workers": "int",
+    "log_format": "str",
+    "log_level": "str",
 }
 
 
@@ -275,20 +302,29 @@ def _build(v: dict[str, Any]) -> Config:
         trusted = tuple(ipaddress.ip_network(n, strict=False) for n in v.get("trusted_proxies", ()))
     except ValueError as exc:
         raise ConfigError("trusted_proxies", str(exc)) from None
-    for key, lo in (("workers", 1), ("audit.queue_size", 1), ("limits.max_connections", 1),
-                    ("limits.max_header_size", 1024), ("tokens.lifetime", 1), ("upstream.pool_size", 1)):
+    for key, lo in (
+        ("workers", 1),
+        ("audit.queue_size", 1),
+        ("limits.max_connections", 1),
+        ("limits.max_header_size", 1024),
+        ("tokens.lifetime", 1),
+        ("upstream.pool_size", 1),
+    ):
         if key in v and v[key] < lo:
             raise ConfigError(key, f"must be at least {lo}")
-    for key in ("upstream.connect_timeout", "upstream.read_timeout", "limits.header_timeout",
-                "limits.keepalive_timeout", "limits.shutdown_timeout"):
+    for key in (
+        "upstream.connect_timeout",
+        "upstream.read_timeout",
+        "limits.header_timeout",
+        "limits.keepalive_timeout",
+        "limits.shutdown_timeout",
+    ):
         if key in v and v[key] <= 0:
             raise ConfigError(key, "must be positive")
     if v.get("log_format", "text") not in ("text", "json"):
         raise ConfigError("log_format", "must be text or json")
     if v.get("log_level", "info").lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level", "must be debug, info, warning or error")
-    from regproxy.oci import grammar
-
     for pattern in v.get("public", ()):
         literal = pattern.replace("**", "a").replace("*", "a").replace("?", "a")
         if not grammar.is_name(literal):
@@ -358,7 +394,17 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
     if not isinstance(raw, list):
         raise ConfigError("oidc.issuers", "must be a list")
     out = []
-    allowed = {"issuer", "audience", "jwks_uri", "username_claim", "kind", "name_prefix", "groups_claim", "groups", "required_claims"}
+    allowed = {
+        "issuer",
+        "audience",
+        "jwks_uri",
+        "username_claim",
+        "kind",
+        "name_prefix",
+        "groups_claim",
+        "groups",
+        "required_claims",
+    }
     for n, item in enumerate(raw):
         key = f"oidc.issuers[{n}]"
         if not isinstance(item, dict):
@@ -373,15 +419,17 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
         required = item.get("required_claims", {})
         if not isinstance(required, dict):
             raise ConfigError(f"{key}.required_claims", "must map claims to patterns")
-        out.append(OidcIssuer(
-            issuer=item["issuer"].rstrip("/"),
-            audience=item["audience"],
-            jwks_uri=item.get("jwks_uri"),
-            username_claim=item.get("username_claim", "sub"),
-            kind=item.get("kind", "service-account"),
-            name_prefix=item.get("name_prefix", ""),
-            groups_claim=item.get("groups_claim"),
-            groups=tuple(item.get("groups", ())),
-            required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
-        ))
+        out.append(
+            OidcIssuer(
+                issuer=item["issuer"].rstrip("/"),
+                audience=item["audience"],
+                jwks_uri=item.get("jwks_uri"),
+                username_claim=item.get("username_claim", "sub"),
+                kind=item.get("kind", "service-account"),
+                name_prefix=item.get("name_prefix", ""),
+                groups_claim=item.get("groups_claim"),
+                groups=tuple(item.get("groups", ())),
+                required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
+            )
+        )
     return tuple(out)

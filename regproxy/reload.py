@@ -54,7 +54,9 @@ def fingerprint(paths: list[Path]) -> tuple[object, ...]:
         targets = [root]
         if root.is_dir():
             targets.extend(sorted(root.iterdir()))
-            targets.extend(sorted(p for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") for p in d.iterdir()))
+            targets.extend(
+                sorted(p for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") for p in d.iterdir())
+            )
         for p in targets:
             try:
                 st = p.stat()
@@ -151,7 +153,10 @@ class Reloader:
             self.store.loaded_at = time.time()
             log.info(
                 "policy generation %d in force (%s): %d statements, %s",
-                generation, reason, len(loaded.policy.policy_set.statements), loaded.policy.policy_set.content_hash,
+                generation,
+                reason,
+                len(loaded.policy.policy_set.statements),
+                loaded.policy.policy_set.content_hash,
             )
             if self.on_swap is not None:
                 self.on_swap(self.store)
@@ -200,5 +205,3 @@ def load_all(
     files = read_policy_files(policies) if policies is not None else {}
     policy_set = compile_policy_set(files, context, generation, extra)
     return Loaded(compile_policy(policy_set), load_identities_file(identities))
-
-

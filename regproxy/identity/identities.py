@@ -48,11 +48,17 @@ class Account:
     groups: frozenset[str]
     projects: frozenset[str]
 
-    def principal(self, *, credential_id: str | None = None, scope: CredentialScope | None = None,
-                  expires_at: float | None = None) -> Principal:
+    def principal(
+        self, *, credential_id: str | None = None, scope: CredentialScope | None = None, expires_at: float | None = None
+    ) -> Principal:
         return make_principal(
-            self.kind, self.name, groups=self.groups, projects=self.projects,
-            credential_id=credential_id, scope=scope, expires_at=expires_at,
+            self.kind,
+            self.name,
+            groups=self.groups,
+            projects=self.projects,
+            credential_id=credential_id,
+            scope=scope,
+            expires_at=expires_at,
         )
 
 
@@ -185,7 +191,9 @@ def _account(item: Any, kind: PrincipalKind, where: SourceLocation) -> Account:
         raise IdentityFileError(where, "`name` must be letters, digits, `._@-`")
     password = item.get("password")
     if password is not None and (not isinstance(password, str) or not is_supported_hash(password)):
-        raise IdentityFileError(where, f"`{name}`: `password` must be a bcrypt or scrypt hash (see `regproxy hash-password`)")
+        raise IdentityFileError(
+            where, f"`{name}`: `password` must be a bcrypt or scrypt hash (see `regproxy hash-password`)"
+        )
     return Account(kind, name, password, _strings(item, "groups", where), _strings(item, "projects", where))
 
 
@@ -203,7 +211,9 @@ def _credential(item: Any, accounts: Mapping[str, Account], where: SourceLocatio
         raise IdentityFileError(where, f"credential `{cid}`: `secret` must be a bcrypt or scrypt hash")
     owner = accounts.get(str(item.get("principal", "")))
     if owner is None:
-        raise IdentityFileError(where, f"credential `{cid}`: `principal` must name a user:NAME or service-account:NAME defined above")
+        raise IdentityFileError(
+            where, f"credential `{cid}`: `principal` must name a user:NAME or service-account:NAME defined above"
+        )
     try:
         scope = credential_scope(str(item.get("scope", "containerRegistry")))
     except ValueError as exc:

@@ -33,7 +33,9 @@ def _unb64(text: str) -> bytes:
 
 def hash_password(password: str, *, log_n: int = SCRYPT_LOG_N) -> str:
     salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=1 << log_n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=1 << log_n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32
+    )
     return f"$scrypt$ln={log_n},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 

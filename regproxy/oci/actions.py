@@ -27,9 +27,7 @@ ALL_ACTIONS: frozenset[Action] = frozenset(Action)
 WRITE_ACTIONS: frozenset[Action] = frozenset(
     {Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE, Action.CREATE_REPOSITORY}
 )
-DELETE_ACTIONS: frozenset[Action] = frozenset(
-    {Action.DELETE_TAG, Action.DELETE_MANIFEST, Action.DELETE_BLOB}
-)
+DELETE_ACTIONS: frozenset[Action] = frozenset({Action.DELETE_TAG, Action.DELETE_MANIFEST, Action.DELETE_BLOB})
 READ_ACTIONS: frozenset[Action] = frozenset({Action.PULL, Action.LIST})
 
 
@@ -45,9 +43,7 @@ def expand_action_pattern(pattern: str) -> frozenset[Action]:
         prefix, _, suffix = pattern.partition("*")
         if "*" in suffix:
             raise ValueError(f"action pattern `{pattern}` has more than one `*`")
-        found = frozenset(
-            a for a in Action if a.value.startswith(prefix) and a.value.endswith(suffix)
-        )
+        found = frozenset(a for a in Action if a.value.startswith(prefix) and a.value.endswith(suffix))
     else:
         found = frozenset(a for a in Action if a.value == pattern)
     if not found:

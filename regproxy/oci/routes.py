@@ -19,7 +19,7 @@ so the proxy forwards exactly what it authorized.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, quote
@@ -86,7 +86,7 @@ class RegistryRequest:
         return path + "?" + "&".join(f"{k}={quote(v, safe=':/')}" for k, v in params)
 
 
-_PATHS = {
+_PATHS: dict[RouteKind, Callable[[RegistryRequest], str]] = {
     RouteKind.BASE: lambda r: "/v2/",
     RouteKind.CATALOG: lambda r: "/v2/_catalog",
     RouteKind.TAGS: lambda r: f"/v2/{r.repository}/tags/list",
@@ -147,9 +147,7 @@ def refuse(message: str, code: ErrorCode = ErrorCode.UNSUPPORTED, status: int = 
     return RouteRefused(message, code=code, status=status)
 
 
-def parse_request(
-    method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]
-) -> RegistryRequest:
+def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> RegistryRequest:
     """Parse one request line; raise :class:`RouteRefused` for anything not forwardable.
 
     ``raw_path`` and ``raw_query`` are exactly as they arrived on the wire (not decoded).
@@ -165,13 +163,7 @@ def parse_request(
     if "//" in raw_path or "/./" in raw_path or "/../" in raw_path or raw_path.endswith(("/.", "/..")):
         raise refuse("path has empty or dot segments", ErrorCode.NAME_INVALID)
 
-    for kind, pattern in _ROUTES:
-        match = pattern.fullmatch(raw_path)
-        if match is not None:
-            break
-    else:
-        raise refuse("no such route in the distribution API", ErrorCode.NAME_INVALID, status=404)
-
+    kind, match = _match_route(raw_path)
     if method not in _ALLOWED_METHODS[kind]:
         raise refuse(f"method `{method}` is not allowed on this route", status=405)
     groups = match.groupdict()
@@ -201,9 +193,7 @@ def parse_request(
                 raise refuse("`_state` is malformed", ErrorCode.BLOB_UPLOAD_INVALID)
             if key == "digest" and not grammar.is_digest(value):
                 raise refuse("`digest` is not a supported digest", ErrorCode.DIGEST_INVALID)
-        return RegistryRequest(
-            method, kind, Action.PUSH, name, upload_id=groups["uuid"], query=params
-        )
+        return RegistryRequest(method, kind, Action.PUSH, name, upload_id=groups["uuid"], query=params)
     # REFERRERS
     for _key, value in params:
         if _MEDIA_TYPE_RE.fullmatch(value) is None:
@@ -211,9 +201,15 @@ def parse_request(
     return RegistryRequest(method, kind, Action.PULL, name, digest=groups["digest"], query=params)
 
 
-def _manifest(
-    method: str, name: str, ref: str, params: tuple[tuple[str, str], ...]
-) -> RegistryRequest:
+def _match_route(raw_path: str) -> tuple[RouteKind, re.Match[str]]:
+    for kind, pattern in _ROUTES:
+        match = pattern.fullmatch(raw_path)
+        if match is not None:
+            return kind, match
+    raise refuse("no such route in the distribution API", ErrorCode.NAME_INVALID, status=404)
+
+
+def _manifest(method: str, name: str, ref: str, params: tuple[tuple[str, str], ...]) -> RegistryRequest:
     is_digest = grammar.is_digest(ref)
     if not is_digest and ":" in ref:
         raise refuse("reference is neither a tag nor a supported digest", ErrorCode.DIGEST_INVALID)

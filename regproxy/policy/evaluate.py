@@ -65,9 +65,7 @@ class CompiledPolicy:
         self.cache_hits = 0
         self.cache_misses = 0
 
-    def evaluate(
-        self, context: RequestContext, action: Action, repository: str, tag: str | None = None
-    ) -> Decision:
+    def evaluate(self, context: RequestContext, action: Action, repository: str, tag: str | None = None) -> Decision:
         principal = context.principal
         keys = principal_keys(principal)
         cache_key = (keys, action, repository, tag)
@@ -97,9 +95,7 @@ class CompiledPolicy:
     ) -> tuple[str, ...]:
         """Ids of shadow statements that match this request (reported, never enforced)."""
         keys = principal_keys(context.principal)
-        candidates = self._cache.get((keys, action, repository, tag)) or self._candidates(
-            keys, action, repository, tag
-        )
+        candidates = self._cache.get((keys, action, repository, tag)) or self._candidates(keys, action, repository, tag)
         return tuple(s.id for s in candidates.shadow if s.conditions_hold(context))
 
     def may_apply(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:

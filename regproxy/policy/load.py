@@ -92,9 +92,7 @@ def compile_policy_set(
         if dialect_name is None or dialect_name not in DIALECTS:
             continue
         try:
-            documents.append(
-                DIALECTS[dialect_name].compile_document(files[name], SourceLocation(name, 0), context)
-            )
+            documents.append(DIALECTS[dialect_name].compile_document(files[name], SourceLocation(name, 0), context))
         except PolicyError as exc:
             errors.append(exc)
 
@@ -155,7 +153,8 @@ def _apply(
     binding: _Binding, bindable: dict[tuple[str, str], Document], context: DialectContext
 ) -> tuple[Statement, ...]:
     candidates = [
-        doc for (dialect, name), doc in bindable.items()
+        doc
+        for (dialect, name), doc in bindable.items()
         if name == binding.policy and (binding.dialect is None or binding.dialect == dialect)
     ]
     unique = {id(d): d for d in candidates}

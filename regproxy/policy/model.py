@@ -138,7 +138,7 @@ class Statement:
     actions: frozenset[Action]
     resources: tuple[ResourcePattern, ...]
     conditions: tuple[Condition, ...] = ()
-    location: SourceLocation = SourceLocation("<builtin>")
+    location: SourceLocation = field(default_factory=lambda: SourceLocation("<builtin>"))
     dialect: str = "native"
     shadow: bool = False  # evaluated and reported, never enforced
 

@@ -13,35 +13,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-REQUEST_ALLOWLIST = frozenset({
-    "accept",
-    "accept-encoding",
-    "content-type",
-    "content-length",
-    "content-range",
-    "content-encoding",
-    "range",
-    "if-none-match",
-    "if-match",
-    "if-modified-since",
-    "user-agent",
-    "docker-content-digest",
-})
+REQUEST_ALLOWLIST = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "content-type",
+        "content-length",
+        "content-range",
+        "content-encoding",
+        "range",
+        "if-none-match",
+        "if-match",
+        "if-modified-since",
+        "user-agent",
+        "docker-content-digest",
+    }
+)
 
-RESPONSE_DROP = frozenset({
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "www-authenticate",
-    "set-cookie",
-    "server",
-})
+RESPONSE_DROP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "www-authenticate",
+        "set-cookie",
+        "server",
+    }
+)
 
 
 def request_headers(
@@ -85,7 +89,7 @@ def rewrite_link(value: str, upstream_origin: str, external_url: str) -> str:
             out.append(entry)
             continue
         uri = rewrite_location(entry[start + 1 : end], upstream_origin, external_url)
-        out.append(f"{entry[:start]}<{uri}>{entry[end + 1:]}")
+        out.append(f"{entry[:start]}<{uri}>{entry[end + 1 :]}")
     return ",".join(out)
 
 
@@ -99,8 +103,9 @@ def response_headers(
         if lower in RESPONSE_DROP:
             continue
         if lower == "location":
-            value = rewrite_location(value, upstream_origin, external_url)
+            out.append((name, rewrite_location(value, upstream_origin, external_url)))
         elif lower == "link":
-            value = rewrite_link(value, upstream_origin, external_url)
-        out.append((name, value))
+            out.append((name, rewrite_link(value, upstream_origin, external_url)))
+        else:
+            out.append((name, value))
     return out

@@ -66,8 +66,10 @@ class UpstreamClient:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
-            limit=self.config.pool_size, limit_per_host=self.config.pool_size,
-            ttl_dns_cache=60, enable_cleanup_closed=False,
+            limit=self.config.pool_size,
+            limit_per_host=self.config.pool_size,
+            ttl_dns_cache=60,
+            enable_cleanup_closed=False,
         )
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
@@ -109,8 +111,13 @@ class UpstreamClient:
             headers["authorization"] = auth
         try:
             return await self.session.request(
-                method, self.base_url + target, headers=headers, data=data,
-                allow_redirects=False, compress=None, auto_decompress=False,
+                method,
+                self.base_url + target,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                compress=None,
+                auto_decompress=False,
             )
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             log.warning("upstream unreachable: %s %s: %s", method, target.split("?", 1)[0], exc)
@@ -147,7 +154,9 @@ class UpstreamClient:
             if scope:
                 query["scope"] = scope
             async with self.session.get(
-                self._challenge["realm"], params=query, headers={"Authorization": self._basic},
+                self._challenge["realm"],
+                params=query,
+                headers={"Authorization": self._basic},
                 allow_redirects=False,
             ) as resp:
                 if resp.status != 200:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from regproxy.metrics import Metrics, merge_snapshots, render
 
 GAUGE_MODES = {"regproxy_policy_generation": "min"}
+
+
+def read_snapshots(directory: Path) -> list[dict[str, Any]]:
+    """Every worker's latest metrics snapshot (a file being replaced is skipped this time)."""
+    snaps = []
+    for f in sorted(directory.glob("worker-*.json")):
+        try:
+            snaps.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            continue
+    return snaps
 
 
 def admin_app(
@@ -27,17 +40,16 @@ def admin_app(
 
     async def metrics_endpoint(request: web.Request) -> web.Response:
         if snapshot_dir is not None:
-            snaps = []
-            for f in sorted(snapshot_dir.glob("worker-*.json")):
-                try:
-                    snaps.append(json.loads(f.read_text()))
-                except (OSError, ValueError):
-                    continue
+            snaps = await asyncio.to_thread(read_snapshots, snapshot_dir)
             merged = merge_snapshots(snaps, GAUGE_MODES)
         else:
             merged = metrics()
-        return web.Response(text=render(merged), content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            text=render(merged),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)

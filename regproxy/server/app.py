@@ -24,6 +24,7 @@ from regproxy.identity.chain import Authenticator
 from regproxy.metrics import Metrics, write_snapshot
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Reloader, Store, load_all
+from regproxy.server import tokens as token_edge
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.registry import RegistryHandler
 from regproxy.server.responses import error_response
@@ -78,8 +79,9 @@ async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamRe
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(OciError("internal error", code=ErrorCode.UNKNOWN, status=500),
-                              head=request.method == "HEAD")
+        return error_response(
+            OciError("internal error", code=ErrorCode.UNKNOWN, status=500), head=request.method == "HEAD"
+        )
 
 
 def build_app(
@@ -103,8 +105,9 @@ def build_app(
     limits = config.limits
     limiter = None
     if limits.requests_per_second > 0 or limits.concurrent_requests > 0:
-        limiter = PrincipalLimiter(limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1,
-                                   limits.concurrent_requests)
+        limiter = PrincipalLimiter(
+            limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1, limits.concurrent_requests
+        )
 
     app = web.Application(middlewares=[_unexpected_errors], client_max_size=0)
     app[STORE] = store
@@ -114,12 +117,16 @@ def build_app(
 
     token_realm = None
     extra_chain: list[Authenticator] = []
-    from regproxy.server import tokens as token_edge
-
     token_realm = token_edge.install(app, config, store, metrics, extra_chain)
     handler = RegistryHandler(
-        config, store, upstream, build_chain(config, store, extra_chain), metrics, audit,
-        limiter=limiter, token_realm=token_realm,
+        config,
+        store,
+        upstream,
+        build_chain(config, store, extra_chain),
+        metrics,
+        audit,
+        limiter=limiter,
+        token_realm=token_realm,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)
@@ -156,7 +163,9 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
         metrics.counters["regproxy_policy_reloads_total"][(("result", "succeeded"),)] = store.reloads_ok
         metrics.counters["regproxy_policy_reloads_total"][(("result", "failed"),)] = store.reloads_failed
         metrics.counters["regproxy_decision_cache_hits_total"][()] = float(policy.cache_hits + store.cache_hits_retired)
-        metrics.counters["regproxy_decision_cache_misses_total"][()] = float(policy.cache_misses + store.cache_misses_retired)
+        metrics.counters["regproxy_decision_cache_misses_total"][()] = float(
+            policy.cache_misses + store.cache_misses_retired
+        )
         if audit is not None:
             metrics.counters["regproxy_audit_dropped_total"][()] = audit.dropped
         if snapshot is not None:

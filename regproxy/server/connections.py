@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger("regproxy.limits")
 
 
-class GuardedRequestHandler(RequestHandler):  # type: ignore[type-arg]
+class GuardedRequestHandler(RequestHandler):
     header_timeout: float = 10.0
     max_connections: int = 1024
     closed_slow = 0
@@ -78,7 +79,7 @@ def guarded_server(runner: web.AppRunner, *, header_timeout: float, max_connecti
     )
 
     class GuardedServer(type(server)):  # type: ignore[misc]
-        def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+        def __call__(self) -> RequestHandler:
             return handler_class(self, loop=self._loop, **self._kwargs)  # type: ignore[no-any-return]
 
     server.__class__ = GuardedServer

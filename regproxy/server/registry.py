@@ -56,13 +56,15 @@ from regproxy.server.responses import API_VERSION_HEADER, error_response
 
 log = logging.getLogger("regproxy.access")
 
-MANIFEST_ACCEPT = ", ".join((
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-))
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    )
+)
 CATALOG_MAX_BYTES = 16 * 1024 * 1024
 _BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -117,7 +119,11 @@ class RegistryHandler:
         event.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         self.metrics.inc(
             "regproxy_requests_total",
-            (("action", event.action or "none"), ("decision", event.decision or "none"), ("status", str(response.status))),
+            (
+                ("action", event.action or "none"),
+                ("decision", event.decision or "none"),
+                ("status", str(response.status)),
+            ),
         )
         if self.audit is not None:
             self.audit.emit(event)
@@ -162,7 +168,9 @@ class RegistryHandler:
                 event.decision = decision.outcome.value
                 event.statements = decision.statements
                 event.mount_dropped = drop_mount
-                event.shadow = policy.shadow_matches(context, parsed.action or Action.PULL, parsed.repository, parsed.tag)
+                event.shadow = policy.shadow_matches(
+                    context, parsed.action or Action.PULL, parsed.repository, parsed.tag
+                )
                 if not decision.allowed:
                     if not principal.authenticated:
                         raise self._challenge(parsed, "authentication required")
@@ -185,7 +193,9 @@ class RegistryHandler:
             principal = result.principal
             if principal.expires_at is not None and principal.expires_at <= time.time():
                 event.decision = "unauthenticated"
-                raise self._challenge(parsed, "credential expired", invalid=True, bearer=credentials.scheme is Scheme.BEARER)
+                raise self._challenge(
+                    parsed, "credential expired", invalid=True, bearer=credentials.scheme is Scheme.BEARER
+                )
             return principal
         if isinstance(result, NotMine):
             return ANONYMOUS
@@ -195,7 +205,9 @@ class RegistryHandler:
         assert isinstance(result, Invalid)
         raise self._challenge(parsed, result.reason, invalid=True, bearer=result.scheme is Scheme.BEARER)
 
-    def _challenge(self, parsed: RegistryRequest, message: str, *, invalid: bool = False, bearer: bool = False) -> Unauthenticated:
+    def _challenge(
+        self, parsed: RegistryRequest, message: str, *, invalid: bool = False, bearer: bool = False
+    ) -> Unauthenticated:
         if self.token_realm is not None:
             params = [f'realm="{self.token_realm}"', f'service="{self.config.service}"']
             scope = challenge_scope(parsed)
@@ -262,7 +274,9 @@ class RegistryHandler:
     async def _tag_exists(self, repository: str, tag: str) -> bool | None:
         try:
             response = await self.upstream.request(
-                "HEAD", f"/v2/{repository}/manifests/{tag}", {"accept": MANIFEST_ACCEPT},
+                "HEAD",
+                f"/v2/{repository}/manifests/{tag}",
+                {"accept": MANIFEST_ACCEPT},
                 scope=f"repository:{repository}:pull",
             )
         except UpstreamUnavailable:
@@ -314,13 +328,11 @@ class RegistryHandler:
                 raise UpstreamUnavailable("the registry refused regproxy's credentials")
             if parsed.route is RouteKind.CATALOG and upstream_response.status == 200:
                 return await self._filtered_catalog(upstream_response, context, policy)
-            out_headers = response_headers(
-                upstream_response.headers.items(), self.upstream.origin, self.external_url
-            )
+            out_headers = response_headers(upstream_response.headers.items(), self.upstream.origin, self.external_url)
             if request.method == "HEAD" or upstream_response.status in _NO_BODY_STATUS:
-                response = web.Response(status=upstream_response.status)
-                _copy_headers(response, out_headers)
-                return response
+                bodiless = web.Response(status=upstream_response.status)
+                _copy_headers(bodiless, out_headers)
+                return bodiless
             response = web.StreamResponse(status=upstream_response.status)
             _copy_headers(response, out_headers)
             await response.prepare(request)
@@ -355,10 +367,7 @@ class RegistryHandler:
             names = listing.get("repositories") or []
         except (orjson.JSONDecodeError, AttributeError):
             raise UpstreamUnavailable("the registry's catalog answer is not JSON") from None
-        visible = [
-            n for n in names
-            if isinstance(n, str) and policy.evaluate(context, Action.CATALOG, n).allowed
-        ]
+        visible = [n for n in names if isinstance(n, str) and policy.evaluate(context, Action.CATALOG, n).allowed]
         response = web.Response(
             status=200, body=orjson.dumps({"repositories": visible}), content_type="application/json"
         )

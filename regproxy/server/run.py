@@ -10,15 +10,16 @@ sums the workers' metrics snapshots. Graceful shutdown: stop accepting, let in-f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import ssl
-import sys
 import tempfile
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from regproxy.config import Config, HostPort
@@ -26,8 +27,8 @@ from regproxy.metrics import Metrics
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
-from regproxy.server.app import METRICS, STORE, UPSTREAM, build_app, initial_store
-from regproxy.server.connections import GuardedRequestHandler, guarded_server
+from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store
+from regproxy.server.connections import guarded_server
 
 log = logging.getLogger("regproxy")
 
@@ -58,7 +59,7 @@ async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]
         return False, "no policy set loaded"
     try:
         response = await upstream.request("GET", "/v2/", {})
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         return False, f"upstream not answering: {type(exc).__name__}"
     async with response:
         if response.status >= 500:
@@ -78,8 +79,9 @@ async def serve_process(
     """Run one process' servers until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
     store = await asyncio.to_thread(initial_store, config)
     metrics = Metrics()
-    app = build_app(config, store, metrics=metrics,
-                    snapshot=(snapshot_dir, worker) if snapshot_dir is not None else None)
+    app = build_app(
+        config, store, metrics=metrics, snapshot=(snapshot_dir, worker) if snapshot_dir is not None else None
+    )
     limits = config.limits
     runner = web.AppRunner(
         app,
@@ -104,33 +106,36 @@ async def serve_process(
         admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
         await admin_runner.setup()
         await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
-    log.info("regproxy listening on %s (worker %d), upstream %s, policy generation %d",
-             config.listen, worker, config.upstream.url, store.policy.generation)
+    log.info(
+        "regproxy listening on %s (worker %d), upstream %s, policy generation %d",
+        config.listen,
+        worker,
+        config.upstream.url,
+        store.policy.generation,
+    )
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down (worker %d): no new connections; in-flight requests get %.0fs",
-             worker, limits.shutdown_timeout)
+    log.info(
+        "shutting down (worker %d): no new connections; in-flight requests get %.0fs", worker, limits.shutdown_timeout
+    )
     if admin_runner is not None:
         await admin_runner.cleanup()
     await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
-    _ = app[METRICS]
 
 
 def run(config: Config) -> int:
     """Entry for ``regproxy serve``: the only place uvloop is installed."""
-    import uvloop
-
     if config.workers <= 1:
         uvloop.run(serve_process(config))
         return 0
-    return _supervise(config, uvloop)
+    return _supervise(config)
 
 
-def _supervise(config: Config, uvloop: object) -> int:
+def _supervise(config: Config) -> int:
     snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
     sock = bind_socket(config.listen, reuse_port=True)
     children: list[int] = []
@@ -138,8 +143,15 @@ def _supervise(config: Config, uvloop: object) -> int:
         pid = os.fork()
         if pid == 0:  # a worker: its own event loop, the shared listening socket
             try:
-                uvloop.run(serve_process(config, sock=sock, with_admin=False, worker=worker,  # type: ignore[attr-defined]
-                                         snapshot_dir=snapshot_dir))
+                uvloop.run(
+                    serve_process(
+                        config,
+                        sock=sock,
+                        with_admin=False,
+                        worker=worker,
+                        snapshot_dir=snapshot_dir,
+                    )
+                )
                 os._exit(0)
             except BaseException:
                 log.exception("worker %d failed", worker)
@@ -153,10 +165,8 @@ def _supervise(config: Config, uvloop: object) -> int:
 
         def forward(sig: signal.Signals) -> None:
             for pid in children:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
             if sig in (signal.SIGTERM, signal.SIGINT):
                 stop.set()
 
@@ -173,7 +183,7 @@ def _supervise(config: Config, uvloop: object) -> int:
         while remaining:
             await asyncio.sleep(0.2)
             for pid in list(remaining):
-                done, code = os.waitpid(pid, os.WNOHANG)
+                done, code = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
                 if done:
                     remaining.discard(pid)
                     if code != 0:
@@ -185,14 +195,14 @@ def _supervise(config: Config, uvloop: object) -> int:
             await admin_runner.cleanup()
         return status
 
-    return int(uvloop.run(parent()))  # type: ignore[attr-defined]
+    return int(uvloop.run(parent()))
 
 
 async def _parent_ready(snapshot_dir: Path, config: Config) -> tuple[bool, str]:
     upstream = UpstreamClient(config.upstream)
     await upstream.start()
     try:
-        workers = len(list(snapshot_dir.glob("worker-*.json")))
+        workers = len(await asyncio.to_thread(lambda: list(snapshot_dir.glob("worker-*.json"))))
         if workers < config.workers:
             return False, f"{workers} of {config.workers} workers ready"
         store_ok = True
@@ -200,11 +210,8 @@ async def _parent_ready(snapshot_dir: Path, config: Config) -> tuple[bool, str]:
             response = await upstream.request("GET", "/v2/", {})
             async with response:
                 store_ok = response.status < 500
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False, "upstream not answering"
         return store_ok, "ready" if store_ok else "upstream failing"
     finally:
         await upstream.close()
-
-
-_ = (sys, GuardedRequestHandler)

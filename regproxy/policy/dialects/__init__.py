@@ -57,9 +57,7 @@ class Document:
 class Dialect(Protocol):
     name: str
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         """Parse and validate one document; raise ``PolicyError`` with file and line."""
         ...
 

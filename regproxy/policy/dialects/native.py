@@ -34,16 +34,16 @@ from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePatte
 from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-_STATEMENT_KEYS = frozenset({"id", "effect", "principals", "actions", "resources", "conditions", "shadow", "description"})
+_STATEMENT_KEYS = frozenset(
+    {"id", "effect", "principals", "actions", "resources", "conditions", "shadow", "description"}
+)
 _CONDITION_KEYS = frozenset({"source", "time", "credential-scope", "claims"})
 
 
 class NativeDialect:
     name = "native"
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         try:
             data = load_yaml(text)
         except YamlSyntaxError as exc:

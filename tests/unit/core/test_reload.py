@@ -15,8 +15,9 @@ BAD = "statements:\n  - {id: a, effect: allow, principals: [user:x], actions: [n
 
 def make_reloader(policies: Path) -> Reloader:
     loaded = load_all(policies, None, DialectContext(), (), 1)
-    return Reloader(Store(loaded.policy, loaded.identities), policies=policies, identities=None,
-                    context=DialectContext(), extra=())
+    return Reloader(
+        Store(loaded.policy, loaded.identities), policies=policies, identities=None, context=DialectContext(), extra=()
+    )
 
 
 async def test_a_good_set_swaps_in_with_a_new_generation(tmp_path: Path) -> None:

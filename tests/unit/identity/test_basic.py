@@ -7,7 +7,15 @@ import pytest
 
 from regproxy.errors import IdentityFileError, SourceLocation
 from regproxy.identity.basic import BasicAuthenticator
-from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid, parse_authorization, MalformedCredentials
+from regproxy.identity.chain import (
+    Credentials,
+    Invalid,
+    MalformedCredentials,
+    NotMine,
+    Scheme,
+    Valid,
+    parse_authorization,
+)
 from regproxy.identity.identities import Identities, parse_htpasswd, parse_identities
 from regproxy.identity.passwords import hash_password, verify_password
 from regproxy.oci.actions import Action
@@ -19,17 +27,17 @@ def identities(extra: str = "", htpasswd: dict[str, str] | None = None) -> Ident
     text = f"""
 users:
   - name: alice
-    password: "{hash_password('pw-a', log_n=FAST)}"
+    password: "{hash_password("pw-a", log_n=FAST)}"
     groups: [devs]
 service_accounts:
   - name: ci
 access_credentials:
   - id: cred-pull
-    secret: "{hash_password('s3', log_n=FAST)}"
+    secret: "{hash_password("s3", log_n=FAST)}"
     principal: service-account:ci
     scope: containerRegistry:pull
   - id: cred-old
-    secret: "{hash_password('s3', log_n=FAST)}"
+    secret: "{hash_password("s3", log_n=FAST)}"
     principal: service-account:ci
     expires: 2000-01-01T00:00:00Z
 {extra}
@@ -55,7 +63,9 @@ async def test_wrong_or_unknown_is_invalid(user: str, secret: str) -> None:
 
 
 async def test_bearer_is_not_mine() -> None:
-    assert isinstance(await BasicAuthenticator(lambda: identities()).authenticate(Credentials(Scheme.BEARER, "", "t")), NotMine)
+    assert isinstance(
+        await BasicAuthenticator(lambda: identities()).authenticate(Credentials(Scheme.BEARER, "", "t")), NotMine
+    )
 
 
 async def test_access_credential_carries_its_scope() -> None:
@@ -83,7 +93,7 @@ async def test_revocation_by_editing_the_file_bites_even_when_cached() -> None:
 async def test_cache_holds_no_secret_in_the_clear() -> None:
     auth = BasicAuthenticator(lambda: identities())
     await auth.authenticate(basic("alice", "pw-a"))
-    for key in auth._cache:  # noqa: SLF001 - the invariant is about the cache's contents
+    for key in auth._cache:
         assert b"pw-a" not in key
 
 
@@ -97,7 +107,9 @@ def test_htpasswd_bcrypt_entries_are_accepted_as_they_are() -> None:
 
 def test_htpasswd_non_bcrypt_is_refused_with_line() -> None:
     with pytest.raises(IdentityFileError, match="htpasswd:2"):
-        parse_htpasswd("a:$2y$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZa\nb:{SHA}xyz\n", SourceLocation("htpasswd"))
+        parse_htpasswd(
+            "a:$2y$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZa\nb:{SHA}xyz\n", SourceLocation("htpasswd")
+        )
 
 
 def test_plaintext_password_in_identities_is_refused() -> None:

@@ -74,12 +74,25 @@ CAROL = make_principal(PrincipalKind.USER, "carol")
     [
         pytest.param(DEV, Action.PUSH, "team-a/app", None, {}, True, "p.yaml#devs", id="dev-push"),
         pytest.param(DEV, Action.TAG_CREATE, "team-a/app", "v1", {}, True, "p.yaml#devs", id="create-release-tag"),
-        pytest.param(DEV, Action.TAG_OVERWRITE, "team-a/app", "v1", {}, False, "p.yaml#immutable-releases", id="overwrite-release-tag-denied"),
+        pytest.param(
+            DEV,
+            Action.TAG_OVERWRITE,
+            "team-a/app",
+            "v1",
+            {},
+            False,
+            "p.yaml#immutable-releases",
+            id="overwrite-release-tag-denied",
+        ),
         pytest.param(DEV, Action.TAG_OVERWRITE, "team-a/app", "latest", {}, True, "p.yaml#devs", id="overwrite-latest"),
         pytest.param(DEV, Action.DELETE_MANIFEST, "team-a/app", None, {}, False, None, id="delete-not-granted"),
-        pytest.param(ANONYMOUS, Action.PULL, "base/alpine", None, {}, True, "p.yaml#public-base", id="anonymous-public"),
+        pytest.param(
+            ANONYMOUS, Action.PULL, "base/alpine", None, {}, True, "p.yaml#public-base", id="anonymous-public"
+        ),
         pytest.param(ANONYMOUS, Action.PULL, "base/x/y", None, {}, False, None, id="star-is-one-segment"),
-        pytest.param(CAROL, Action.PULL, "team-b/app", None, {}, True, "p.yaml#office-only", id="office-hours-office-net"),
+        pytest.param(
+            CAROL, Action.PULL, "team-b/app", None, {}, True, "p.yaml#office-only", id="office-hours-office-net"
+        ),
         pytest.param(CAROL, Action.PULL, "team-b/app", None, {"ip": "192.0.2.1"}, False, None, id="outside-network"),
         pytest.param(CAROL, Action.PULL, "team-b/app", None, {"now": SUNDAY_NOON}, False, None, id="weekend"),
     ],
@@ -99,20 +112,54 @@ def test_claim_condition() -> None:
 
 
 def test_credential_scope_condition() -> None:
-    scoped = make_principal(PrincipalKind.USER, "alice", groups=["devs"],
-                            scope=CredentialScope("containerRegistry:pull", (ScopeGrant("**", ALL_ACTIONS),)))
+    scoped = make_principal(
+        PrincipalKind.USER,
+        "alice",
+        groups=["devs"],
+        scope=CredentialScope("containerRegistry:pull", (ScopeGrant("**", ALL_ACTIONS),)),
+    )
     assert decide(scoped, Action.DELETE_TAG, "team-a/app", "x").statements == ("p.yaml#pull-scope-never-deletes",)
 
 
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        pytest.param("statements:\n  - id: a\n    effect: maybe\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n", 2, "effect", id="bad-effect"),
-        pytest.param("statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pul]\n    resources: [a]\n", 2, "unknown action `pul`", id="typo-action"),
-        pytest.param("statements:\n  - id: a\n    effect: allow\n    principals: [root]\n    actions: [pull]\n    resources: [a]\n", 2, "unknown principal", id="bad-principal"),
-        pytest.param("statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [Team/A]\n", 2, "not a repository pattern", id="bad-resource"),
-        pytest.param("statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n    conditions: {source: [not-a-cidr]}\n", 2, "statement `a`", id="bad-cidr"),
-        pytest.param("statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n    colour: red\n", 2, "unknown key `colour`", id="unknown-key"),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: maybe\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n",
+            2,
+            "effect",
+            id="bad-effect",
+        ),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pul]\n    resources: [a]\n",
+            2,
+            "unknown action `pul`",
+            id="typo-action",
+        ),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: allow\n    principals: [root]\n    actions: [pull]\n    resources: [a]\n",
+            2,
+            "unknown principal",
+            id="bad-principal",
+        ),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [Team/A]\n",
+            2,
+            "not a repository pattern",
+            id="bad-resource",
+        ),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n    conditions: {source: [not-a-cidr]}\n",
+            2,
+            "statement `a`",
+            id="bad-cidr",
+        ),
+        pytest.param(
+            "statements:\n  - id: a\n    effect: allow\n    principals: [user:x]\n    actions: [pull]\n    resources: [a]\n    colour: red\n",
+            2,
+            "unknown key `colour`",
+            id="unknown-key",
+        ),
         pytest.param("statements: [\n", 2, "", id="yaml-syntax"),
     ],
 )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regproxy.identity.principal import CredentialScope, Principal, PrincipalKind, ScopeGrant, make_principal, ANONYMOUS
+from regproxy.identity.principal import ANONYMOUS, CredentialScope, Principal, PrincipalKind, ScopeGrant, make_principal
 from regproxy.oci.actions import Action
 from regproxy.policy.conditions import SourceAddressIn
 from regproxy.policy.evaluate import compile_policy, evaluate_reference
@@ -32,8 +32,13 @@ principal_refs = st.one_of(
     st.builds(PrincipalRef, st.just(PrincipalSelector.USER), st.sampled_from(NAMES)),
     st.builds(PrincipalRef, st.just(PrincipalSelector.GROUP), st.sampled_from(GROUPS)),
     st.builds(PrincipalRef, st.just(PrincipalSelector.SERVICE_ACCOUNT), st.sampled_from(NAMES)),
-    st.sampled_from([PrincipalRef(PrincipalSelector.ANONYMOUS), PrincipalRef(PrincipalSelector.AUTHENTICATED),
-                     PrincipalRef(PrincipalSelector.EVERYONE)]),
+    st.sampled_from(
+        [
+            PrincipalRef(PrincipalSelector.ANONYMOUS),
+            PrincipalRef(PrincipalSelector.AUTHENTICATED),
+            PrincipalRef(PrincipalSelector.EVERYONE),
+        ]
+    ),
 )
 repo_patterns = st.lists(st.sampled_from([*SEGMENTS, "*", "**"]), min_size=1, max_size=3).map("/".join)
 resources = st.builds(ResourcePattern, repo_patterns, st.one_of(st.none(), st.sampled_from(["v*", "latest", "*"])))
@@ -67,7 +72,9 @@ def principals(draw: st.DrawFn) -> Principal:
         return ANONYMOUS
     scope = None
     if draw(st.booleans()):
-        scope = CredentialScope("s", (ScopeGrant(draw(repo_patterns), frozenset(draw(st.sets(st.sampled_from(list(Action)))))),))
+        scope = CredentialScope(
+            "s", (ScopeGrant(draw(repo_patterns), frozenset(draw(st.sets(st.sampled_from(list(Action)))))),)
+        )
     return make_principal(
         draw(st.sampled_from([PrincipalKind.USER, PrincipalKind.SERVICE_ACCOUNT])),
         draw(st.sampled_from(NAMES)),
@@ -86,7 +93,9 @@ requests = st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(policy_sets(), principals(), st.lists(requests, min_size=1, max_size=5))
-def test_compiled_evaluator_agrees_with_reference(policy_set: PolicySet, principal: Principal, reqs: list[tuple[Action, str, str | None, str]]) -> None:
+def test_compiled_evaluator_agrees_with_reference(
+    policy_set: PolicySet, principal: Principal, reqs: list[tuple[Action, str, str | None, str]]
+) -> None:
     compiled = compile_policy(policy_set)
     for action, repository, tag, ip in reqs * 2:  # twice: the second pass answers from the cache
         context = RequestContext(principal, ipaddress.ip_address(ip), NOW)
@@ -97,7 +106,9 @@ def test_compiled_evaluator_agrees_with_reference(policy_set: PolicySet, princip
 
 @settings(max_examples=150, deadline=None)
 @given(policy_sets(), statements(999), principals(), requests)
-def test_adding_a_deny_never_turns_a_deny_into_an_allow(policy_set: PolicySet, extra: Statement, principal: Principal, req: tuple[Action, str, str | None, str]) -> None:
+def test_adding_a_deny_never_turns_a_deny_into_an_allow(
+    policy_set: PolicySet, extra: Statement, principal: Principal, req: tuple[Action, str, str | None, str]
+) -> None:
     action, repository, tag, ip = req
     context = RequestContext(principal, ipaddress.ip_address(ip), NOW)
     before = compile_policy(policy_set).evaluate(context, action, repository, tag)
@@ -109,12 +120,23 @@ def test_adding_a_deny_never_turns_a_deny_into_an_allow(policy_set: PolicySet, e
 
 @settings(max_examples=150, deadline=None)
 @given(policy_sets(), principals(), requests, repo_patterns, st.sets(st.sampled_from(list(Action))))
-def test_a_scope_never_widens_a_decision(policy_set: PolicySet, principal: Principal, req: tuple[Action, str, str | None, str], pattern: str, actions: set[Action]) -> None:
+def test_a_scope_never_widens_a_decision(
+    policy_set: PolicySet,
+    principal: Principal,
+    req: tuple[Action, str, str | None, str],
+    pattern: str,
+    actions: set[Action],
+) -> None:
     action, repository, tag, ip = req
     compiled = compile_policy(policy_set)
     unscoped = Principal(principal.id, principal.kind, principal.name, principal.groups)
-    scoped = Principal(principal.id, principal.kind, principal.name, principal.groups,
-                       scope=CredentialScope("s", (ScopeGrant(pattern, frozenset(actions)),)))
+    scoped = Principal(
+        principal.id,
+        principal.kind,
+        principal.name,
+        principal.groups,
+        scope=CredentialScope("s", (ScopeGrant(pattern, frozenset(actions)),)),
+    )
     free = compiled.evaluate(RequestContext(unscoped, ipaddress.ip_address(ip), NOW), action, repository, tag)
     bound = compiled.evaluate(RequestContext(scoped, ipaddress.ip_address(ip), NOW), action, repository, tag)
     if bound.allowed:
@@ -122,8 +144,20 @@ def test_a_scope_never_widens_a_decision(policy_set: PolicySet, principal: Princ
 
 
 def test_decision_names_its_statements_and_generation() -> None:
-    allow = Statement("p#a", Effect.ALLOW, (PrincipalRef(PrincipalSelector.USER, "alice"),), frozenset({Action.PULL}), (ResourcePattern("a/**"),))
-    deny = Statement("p#d", Effect.DENY, (PrincipalRef(PrincipalSelector.AUTHENTICATED),), frozenset({Action.PULL}), (ResourcePattern("a/secret"),))
+    allow = Statement(
+        "p#a",
+        Effect.ALLOW,
+        (PrincipalRef(PrincipalSelector.USER, "alice"),),
+        frozenset({Action.PULL}),
+        (ResourcePattern("a/**"),),
+    )
+    deny = Statement(
+        "p#d",
+        Effect.DENY,
+        (PrincipalRef(PrincipalSelector.AUTHENTICATED),),
+        frozenset({Action.PULL}),
+        (ResourcePattern("a/secret"),),
+    )
     compiled = compile_policy(PolicySet((allow, deny), 7, "h"))
     ctx = RequestContext(make_principal(PrincipalKind.USER, "alice"), None, NOW)
     ok = compiled.evaluate(ctx, Action.PULL, "a/x")

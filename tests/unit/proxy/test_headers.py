@@ -12,9 +12,23 @@ EXT = "https://registry.example.com"
 
 @pytest.mark.parametrize(
     "name",
-    ["Authorization", "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization",
-     "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Cookie", "X-HTTP-Method-Override",
-     "Host", "Expect"],
+    [
+        "Authorization",
+        "Connection",
+        "Keep-Alive",
+        "Transfer-Encoding",
+        "Upgrade",
+        "TE",
+        "Proxy-Authorization",
+        "X-Forwarded-For",
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "Forwarded",
+        "Cookie",
+        "X-HTTP-Method-Override",
+        "Host",
+        "Expect",
+    ],
 )
 def test_never_passed_upstream(name: str) -> None:
     assert name.lower() not in request_headers([(name, "x")])
@@ -41,9 +55,15 @@ def test_own_forwarding_headers_only_when_configured() -> None:
 @pytest.mark.parametrize(
     ("location", "expected"),
     [
-        pytest.param(f"{UP}/v2/a/blobs/uploads/u?_state=x", f"{EXT}/v2/a/blobs/uploads/u?_state=x", id="upstream-absolute"),
+        pytest.param(
+            f"{UP}/v2/a/blobs/uploads/u?_state=x", f"{EXT}/v2/a/blobs/uploads/u?_state=x", id="upstream-absolute"
+        ),
         pytest.param("/v2/a/blobs/uploads/u?_state=x", "/v2/a/blobs/uploads/u?_state=x", id="relative-kept"),
-        pytest.param("https://bucket.s3.example.com/blob?sig=1", "https://bucket.s3.example.com/blob?sig=1", id="object-storage-untouched"),
+        pytest.param(
+            "https://bucket.s3.example.com/blob?sig=1",
+            "https://bucket.s3.example.com/blob?sig=1",
+            id="object-storage-untouched",
+        ),
         pytest.param("http://127.0.0.1:5002/v2/x", "http://127.0.0.1:5002/v2/x", id="other-port-untouched"),
     ],
 )
@@ -57,12 +77,22 @@ def test_link_rewriting_keeps_parameters() -> None:
 
 
 def test_response_drops_hop_by_hop_and_upstream_challenge() -> None:
-    out = dict(response_headers(
-        [("WWW-Authenticate", 'Bearer realm="x"'), ("Connection", "close"), ("Transfer-Encoding", "chunked"),
-         ("Docker-Content-Digest", "sha256:x"), ("Location", f"{UP}/v2/a/blobs/uploads/u"),
-         ("Docker-Upload-UUID", "u"), ("Range", "0-9"), ("OCI-Subject", "sha256:y")],
-        "http://127.0.0.1:5001", EXT,
-    ))
+    out = dict(
+        response_headers(
+            [
+                ("WWW-Authenticate", 'Bearer realm="x"'),
+                ("Connection", "close"),
+                ("Transfer-Encoding", "chunked"),
+                ("Docker-Content-Digest", "sha256:x"),
+                ("Location", f"{UP}/v2/a/blobs/uploads/u"),
+                ("Docker-Upload-UUID", "u"),
+                ("Range", "0-9"),
+                ("OCI-Subject", "sha256:y"),
+            ],
+            "http://127.0.0.1:5001",
+            EXT,
+        )
+    )
     assert "WWW-Authenticate" not in out and "Connection" not in out and "Transfer-Encoding" not in out
     assert out["Docker-Content-Digest"] == "sha256:x"
     assert out["Location"] == f"{EXT}/v2/a/blobs/uploads/u"
