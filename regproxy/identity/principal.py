@@ -9,8 +9,9 @@ short-lived credential's session policy). A scope only ever narrows what policy 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -31,13 +32,13 @@ class ScopeGrant:
 
     repository: str
     actions: frozenset[Action]
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
+    _matches: Callable[[str], bool] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_regex", compile_repository_glob(self.repository))
+        object.__setattr__(self, "_matches", compile_repository_glob(self.repository))
 
     def permits(self, action: Action, repository: str) -> bool:
-        return action in self.actions and self._regex.fullmatch(repository) is not None
+        return action in self.actions and self._matches(repository)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +117,39 @@ def make_principal(
     )
 
 
-def compile_repository_glob(pattern: str) -> re.Pattern[str]:
-    """``*`` matches within one path segment, ``**`` across segments, ``?`` one character."""
+@functools.lru_cache(maxsize=65536)
+def compile_repository_glob(pattern: str) -> Callable[[str], bool]:
+    """A matcher for a repository glob: ``*`` within one path segment, ``**`` across segments,
+    ``?`` one character. The common shapes (literal, ``**``, ``prefix/**``, ``prefix/*``) get
+    string tests instead of a regex, and identical patterns share one matcher."""
+    if not any(c in pattern for c in "*?"):
+        return pattern.__eq__
+    if pattern == "**":
+        return _always
+    head, sep, tail = pattern.rpartition("/")
+    if sep and not any(c in head for c in "*?"):
+        prefix = head + "/"
+        if tail == "**":
+            return lambda name: name.startswith(prefix) and len(name) > len(prefix)
+        if tail == "*":
+            return lambda name: name.startswith(prefix) and "/" not in name[len(prefix) :]
+    regex = re.compile(_glob_regex(pattern))
+    return lambda name: regex.fullmatch(name) is not None
+
+
+def _always(name: str) -> bool:
+    return True
+
+
+def _glob_regex(pattern: str) -> str:
     out: list[str] = []
     i = 0
     while i < len(pattern):
-        ch = pattern[i]
         if pattern.startswith("**", i):
-            # `a/**` also matches `a` itself? No: `a/**` is everything below `a`; write `a` too.
             out.append(".*")
             i += 2
             continue
+        ch = pattern[i]
         if ch == "*":
             out.append("[^/]*")
         elif ch == "?":
@@ -134,7 +157,7 @@ def compile_repository_glob(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
         i += 1
-    return re.compile("".join(out))
+    return "".join(out)
 
 
 def glob_matches(pattern: str, value: str) -> bool:

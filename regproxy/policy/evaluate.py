@@ -61,21 +61,22 @@ class CompiledPolicy:
         self._index: dict[tuple[Action, PrincipalRef], _ByNamespace] = {
             key: {ns: tuple(stmts) for ns, stmts in by_ns.items()} for key, by_ns in grouped.items()
         }
+        self._has_shadow = any(s.shadow for s in policy_set.statements)
         self._cache: LRUCache[tuple[object, ...], _Candidates] = LRUCache(maxsize=cache_size)
         self.cache_hits = 0
         self.cache_misses = 0
 
     def evaluate(self, context: RequestContext, action: Action, repository: str, tag: str | None = None) -> Decision:
         principal = context.principal
-        keys = principal_keys(principal)
-        cache_key = (keys, action, repository, tag)
-        candidates = self._cache.get(cache_key)
-        if candidates is None:
-            self.cache_misses += 1
-            candidates = self._candidates(keys, action, repository, tag)
-            self._cache[cache_key] = candidates
-        else:
+        # Everything principal_keys() depends on, as values that hash at C speed.
+        cache_key = (principal.kind, principal.name, principal.groups, action, repository, tag)
+        try:
+            candidates = self._cache[cache_key]
             self.cache_hits += 1
+        except KeyError:
+            self.cache_misses += 1
+            candidates = self._candidates(principal_keys(principal), action, repository, tag)
+            self._cache[cache_key] = candidates
 
         denies = list(candidates.denies)
         allows = list(candidates.allows)
@@ -94,8 +95,9 @@ class CompiledPolicy:
         self, context: RequestContext, action: Action, repository: str, tag: str | None = None
     ) -> tuple[str, ...]:
         """Ids of shadow statements that match this request (reported, never enforced)."""
-        keys = principal_keys(context.principal)
-        candidates = self._cache.get((keys, action, repository, tag)) or self._candidates(keys, action, repository, tag)
+        if not self._has_shadow:
+            return ()
+        candidates = self._candidates(principal_keys(context.principal), action, repository, tag)
         return tuple(s.id for s in candidates.shadow if s.conditions_hold(context))
 
     def may_apply(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:
