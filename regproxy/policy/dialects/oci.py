@@ -32,7 +32,7 @@ What OCI means, and how it compiles:
   request"): listing repositories carries no ``target.repo.name``, so a statement whose
   conditions test the name never allows ``catalog``.
 - ``where all {...}`` is one statement; ``where any {...}`` is one statement per condition, each
-  with its own id (``<file>#<line>.<n>``).
+  with its own id (``oci/<file>#<line>.<n>``; ``oci/<file>#<line>`` otherwise).
 - ``deny`` statements (OCI's opt-in deny policies) compile to deny statements from which the
   Administrators group is exempt, as in OCI.
 - The tenancy's Administrators group may do anything: :meth:`OciDialect.builtins` has a standing
@@ -106,7 +106,7 @@ _TOKEN_RE = re.compile(
     | (?P<string>'[^'\n]*')
     | (?P<pattern>/[^\s,{}']*/)
     | (?P<op>!=|=|\{|\}|,|/)
-    | (?P<word>[^\s,{}=!'/][^\s,{}=!']*)
+    | (?P<word>[\w.:@+*-][\w.:@+*/-]*)
     | (?P<bad>.)
     """,
     re.VERBOSE,
@@ -138,12 +138,13 @@ def _tokens(text: str, location: SourceLocation) -> list[_Token]:
         if kind == "newline":
             line += 1
         elif kind == "bad":
-            raise PolicyError(
-                SourceLocation(location.file, line), f"unexpected character `{m.group()}`"
-            )
+            where = SourceLocation(location.file, line)
+            if m.group() == '"':
+                raise PolicyError(where, "values are quoted with single quotes ('...')")
+            raise PolicyError(where, f"unexpected character `{m.group()}`")
         elif kind != "space":
             out.append(_Token(kind, m.group(), line))
-    out.append(_Token("end", "", line))
+    out.append(_Token("end", "", out[-1].line if out else line))  # errors point at the last word
     return out
 
 
@@ -260,11 +261,13 @@ class _Parser:
         out: list[_Parsed] = []
         while self.peek().kind != "end":
             start = self.peek()
-            if out and out[-1].line == start.line:
+            if out and self.tokens[self.pos - 1].line == start.line:
                 # Statement ids are <file>#<line>: each statement starts on a line of its own.
-                raise self.fail(
-                    start, f"a second statement starts on line {start.line}; start it on a new line"
-                )
+                if start.is_word("allow", "deny"):
+                    raise self.fail(
+                        start, "a second statement starts on this line; start it on a new line"
+                    )
+                raise self.fail(start, f"unexpected {start.shown()} after the statement")
             out.append(self.statement())
         return out
 
@@ -478,7 +481,6 @@ def _resources(
 
 
 def _compile(parsed: _Parsed, file: str, context: DialectContext) -> list[Statement]:
-    stem = file.rsplit("/", 1)[-1]
     conditions: tuple[Condition, ...] = ()
     if parsed.effect is Effect.DENY and context.oci_administrators_group:
         conditions = (NotInGroup(context.oci_administrators_group),)
@@ -503,7 +505,7 @@ def _compile(parsed: _Parsed, file: str, context: DialectContext) -> list[Statem
         resources = _resources(parsed.tenancy, parsed.namespaces, tuple(names))
         if not actions or not resources:
             continue
-        statement_id = f"{stem}#{parsed.line}.{n}" if parsed.any_block else f"{stem}#{parsed.line}"
+        statement_id = f"{file}#{parsed.line}.{n}" if parsed.any_block else f"{file}#{parsed.line}"
         out.append(
             Statement(
                 id=statement_id,

@@ -35,8 +35,7 @@ is silent.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -210,10 +209,10 @@ class NamespaceScopedPattern(ResourcePattern):
 
     within: tuple[str, ...] | None = None
     excluded: tuple[str, ...] = ()
-    _within_re: tuple[re.Pattern[str], ...] = field(
+    _within_re: tuple[Callable[[str], bool], ...] = field(
         init=False, repr=False, compare=False, hash=False
     )
-    _excluded_re: tuple[re.Pattern[str], ...] = field(
+    _excluded_re: tuple[Callable[[str], bool], ...] = field(
         init=False, repr=False, compare=False, hash=False
     )
 
@@ -238,13 +237,13 @@ class NamespaceScopedPattern(ResourcePattern):
         if not ResourcePattern.matches(self, repository, tag):
             return False
         namespace = grammar.namespace_of(repository)
-        if self.within is not None and not any(r.fullmatch(namespace) for r in self._within_re):
+        if self.within is not None and not any(m(namespace) for m in self._within_re):
             return False
-        return not any(r.fullmatch(namespace) for r in self._excluded_re)
+        return not any(m(namespace) for m in self._excluded_re)
 
 
 def _namespace_in(namespace: str, globs: Iterable[str]) -> bool:
-    return any(compile_repository_glob(g).fullmatch(namespace) for g in globs)
+    return any(compile_repository_glob(g)(namespace) for g in globs)
 
 
 def _scoped(
