@@ -31,6 +31,7 @@ from regproxy.policy.model import (
 )
 
 _ByNamespace = dict[str | None, tuple[Statement, ...]]
+_SELECTOR_MEMO_SIZE = 4096  # distinct (kind, name, groups) remembered per compiled set
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class CompiledPolicy:
             key: {ns: tuple(stmts) for ns, stmts in by_ns.items()} for key, by_ns in grouped.items()
         }
         self._has_shadow = any(s.shadow for s in policy_set.statements)
+        self._selectors: dict[tuple[object, ...], tuple[PrincipalRef, ...]] = {}
         self._cache: LRUCache[tuple[object, ...], _Candidates] = LRUCache(maxsize=cache_size)
         self.cache_hits = 0
         self.cache_misses = 0
@@ -75,7 +77,13 @@ class CompiledPolicy:
             self.cache_hits += 1
         except KeyError:
             self.cache_misses += 1
-            candidates = self._candidates(principal_keys(principal), action, repository, tag)
+            identity = cache_key[:3]
+            keys = self._selectors.get(identity)
+            if keys is None:
+                if len(self._selectors) >= _SELECTOR_MEMO_SIZE:
+                    self._selectors.clear()
+                keys = self._selectors[identity] = principal_keys(principal)
+            candidates = self._candidates(keys, action, repository, tag)
             self._cache[cache_key] = candidates
 
         denies = list(candidates.denies)
