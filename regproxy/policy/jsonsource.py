@@ -85,9 +85,10 @@ class _Decoder(json.JSONDecoder):
     def __init__(self, lines: _Lines) -> None:
         super().__init__(strict=True)
         self._lines = lines
-        self.parse_object = self._parse_object  # type: ignore[assignment]
-        self.parse_array = self._parse_array  # type: ignore[assignment]
-        self.scan_once = json.scanner.py_make_scanner(self)
+        self.parse_object = self._parse_object
+        self.parse_array = self._parse_array
+        # The stubs do not declare the pure-Python scanner; it is public in the module itself.
+        self.scan_once = getattr(json.scanner, "py_make_scanner")(self)  # noqa: B009
 
     def _recording(self, scan_once: _ScanOnce, starts: list[int]) -> _ScanOnce:
         def scan(text: str, index: int) -> tuple[Any, int]:
@@ -99,7 +100,7 @@ class _Decoder(json.JSONDecoder):
     def _parse_object(
         self, s_and_end: tuple[str, int], strict: bool, scan_once: _ScanOnce, *rest: Any
     ) -> tuple[JsonObject, int]:
-        text, start = s_and_end
+        start = s_and_end[1]
         starts: list[int] = []
         pairs, end = json.decoder.JSONObject(  # type: ignore[attr-defined]
             s_and_end, strict, self._recording(scan_once, starts), None, list, *rest[2:]
@@ -116,7 +117,7 @@ class _Decoder(json.JSONDecoder):
     def _parse_array(
         self, s_and_end: tuple[str, int], scan_once: _ScanOnce
     ) -> tuple[JsonArray, int]:
-        text, start = s_and_end
+        start = s_and_end[1]
         starts: list[int] = []
         values, end = json.decoder.JSONArray(  # type: ignore[attr-defined]
             s_and_end, self._recording(scan_once, starts)

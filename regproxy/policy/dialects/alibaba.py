@@ -1,0 +1,412 @@
+"""Alibaba Cloud RAM policies for Container Registry (``Version`` ``"1"``), as RAM writes them.
+
+    {"Version": "1",
+     "Statement": [{"Sid": "pull-juzhong",                           # optional, unique
+                    "Effect": "Allow",                               # Allow | Deny
+                    "Action": ["cr:Get*", "cr:PullRepository"],      # or NotAction; `*` wildcards
+                    "Resource": "acs:cr:*:*:repository/juzhong/*",   # string or list, or `*`
+                    "Condition": {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}}]}
+
+Element names are PascalCase, as RAM writes them. A document names no principal: it is attached
+to users, groups and service accounts by ``bindings.yaml``. Actions are matched without regard to
+case, as RAM matches them. A resource is ``*`` or an ARN
+``acs:cr:REGION:ACCOUNT:repository/NAMESPACE/REPOSITORY``; REGION and ACCOUNT are globs tested
+against this deployment's (:class:`DialectContext` ``alibaba_region`` / ``alibaba_account``), so
+a resource for another region or account matches nothing here. The path after ``repository/``
+is a glob (``*`` = any characters, ``/`` included) over the repository name;
+``repository/juzhong`` names the namespace, ``repository/juzhong/*`` its repositories.
+
+The system policies AliyunContainerRegistryFullAccess and AliyunContainerRegistryReadOnlyAccess
+are built in, from their published JSON, compiled by this same code. policies/README.alibaba.md
+is the user-facing version of this module, with every decision the Alibaba documents leave open.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from regproxy.errors import PolicyError, SourceLocation
+from regproxy.oci.actions import DELETE_ACTIONS, Action
+from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects.tencent import (
+    bind_statements,
+    build_statements,
+    ip_condition,
+    time_condition,
+)
+from regproxy.policy.jsonsource import (
+    JsonArray,
+    JsonObject,
+    JsonSyntaxError,
+    at,
+    at_key,
+    load_json,
+    string_list,
+)
+from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
+
+DIALECT = "alibaba"
+
+
+class Level(StrEnum):
+    """Which resource RAM checks an action against, as far as the edge is concerned."""
+
+    REPOSITORY = "repository"  # …:repository/NAMESPACE/REPOSITORY
+    LISTING = "listing"  # the repository, or its namespace …:repository/NAMESPACE (listing it)
+    CONSOLE = "console"  # namespaces, instances, tokens, builds: nothing at the edge
+
+
+@dataclass(frozen=True, slots=True)
+class CloudAction:
+    name: str  # "cr:PullRepository", as Alibaba spells it (matching ignores case)
+    level: Level
+    actions: frozenset[Action]
+
+
+_R, _L, _C = Level.REPOSITORY, Level.LISTING, Level.CONSOLE
+_TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
+    ("cr:PullRepository", _R, frozenset({Action.PULL, Action.LIST})),
+    ("cr:PushRepository", _R, frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})),
+    ("cr:CreateRepository", _R, frozenset({Action.CREATE_REPOSITORY})),
+    ("cr:DeleteRepository", _R, DELETE_ACTIONS),
+    ("cr:DeleteRepositoryTag", _R, frozenset({Action.DELETE_TAG, Action.DELETE_MANIFEST})),
+    ("cr:ListRepositoryTag", _R, frozenset({Action.LIST})),
+    ("cr:GetRepositoryTag", _R, frozenset({Action.LIST})),
+    ("cr:ListRepository", _L, frozenset({Action.CATALOG})),
+)
+# Real action names that mean nothing at a registry edge. Listed so that `cr:Get*`-style
+# wildcards find them and the typo check never mistakes them for misspellings.
+_CONSOLE_ONLY = (
+    "cr:GetAuthorizationToken", "cr:GetRepositoryAuthorizationToken", "cr:GetRepository",
+    "cr:UpdateRepository", "cr:GetRepositoryLayers", "cr:GetRepoTag", "cr:CreateRepoTag",
+    "cr:ModifyRepositoryTag", "cr:ListNamespace", "cr:GetNamespace", "cr:CreateNamespace",
+    "cr:UpdateNamespace", "cr:DeleteNamespace", "cr:ListInstance", "cr:GetInstance",
+    "cr:ListInstanceEndpoint", "cr:GetInstanceEndpoint", "cr:GetInstanceVpcEndpoint",
+    "cr:ListInstanceDomain", "cr:CreateInstanceVpcEndpointLinkedVpc", "cr:ListArtifact",
+    "cr:GetArtifact",
+)  # fmt: skip
+
+ALIBABA_ACTIONS: dict[str, CloudAction] = {
+    **{name.lower(): CloudAction(name, level, acts) for name, level, acts in _TABLE},
+    **{name.lower(): CloudAction(name, _C, frozenset()) for name in _CONSOLE_ONLY},
+}
+_MAPPED = [a.name.lower() for a in ALIBABA_ACTIONS.values() if a.actions]
+
+# The system policies, verbatim from Alibaba's documentation.
+SYSTEM_POLICIES: dict[str, str] = {
+    "AliyunContainerRegistryFullAccess": """{
+        "Statement": [ { "Action": "cr:*", "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
+    "AliyunContainerRegistryReadOnlyAccess": """{
+        "Statement": [ { "Action": [ "cr:Get*", "cr:List*", "cr:PullRepository" ],
+                         "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
+}
+
+_DOCUMENT_KEYS = frozenset({"Version", "Statement"})
+_STATEMENT_KEYS = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "Condition"})
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_PATH = re.compile(r"[a-z0-9._/*-]+")
+_IP_OPERATORS = {"IpAddress": False, "NotIpAddress": True}  # operator -> negated
+_DATE_OPERATORS = {
+    "DateEquals": "eq", "DateNotEquals": "ne", "DateLessThan": "lt",
+    "DateLessThanEquals": "le", "DateGreaterThan": "gt", "DateGreaterThanEquals": "ge",
+}  # fmt: skip
+
+
+class AlibabaDialect:
+    name = DIALECT
+
+    def compile_document(
+        self, text: str, location: SourceLocation, context: DialectContext
+    ) -> Document:
+        stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem in SYSTEM_POLICIES:
+            raise PolicyError(
+                location, f"`{stem}` is the name of an Alibaba system policy; rename the file"
+            )
+        return compile_ram(text, location, stem, context)
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return tuple(
+            compile_ram(text, SourceLocation(f"<system {DIALECT}/{name}>"), name, context)
+            for name, text in SYSTEM_POLICIES.items()
+        )
+
+    def bind(
+        self,
+        document: Document,
+        principals: tuple[PrincipalRef, ...],
+        project: str | None,
+        binding_id: str,
+        context: DialectContext,
+    ) -> tuple[Statement, ...]:
+        return bind_statements(document, principals, project, binding_id)
+
+
+def compile_ram(
+    text: str, location: SourceLocation, name: str, context: DialectContext
+) -> Document:
+    """One RAM document → a :class:`Document` of statements waiting for their principals."""
+    try:
+        data = load_json(text)
+    except JsonSyntaxError as exc:
+        raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
+    if not isinstance(data, JsonObject):
+        raise PolicyError(location, "a RAM policy is a JSON object with `Version` and `Statement`")
+    where = at(location, data)
+    _check_keys(data, _DOCUMENT_KEYS, where, "policy")
+    if "Version" not in data:
+        raise PolicyError(where, '`Version` is required (RAM policies are Version "1")')
+    if data["Version"] != "1":
+        raise PolicyError(at_key(location, data, "Version"), '`Version` must be the string "1"')
+    raw = data.get("Statement")
+    if not isinstance(raw, JsonArray) or not raw:
+        raise PolicyError(where, "`Statement` must be a non-empty list of statements")
+    statements: list[Statement] = []
+    ids: set[str] = set()
+    for index, item in enumerate(raw):
+        item_where = SourceLocation(location.file, raw.line_of(index))
+        sid = _sid(item, item_where, index)
+        if sid in ids:
+            raise PolicyError(item_where, f"statement id `{sid}` is used twice (check `Sid`)")
+        ids.add(sid)
+        statements.extend(_compile_statement(item, item_where, f"{name}#{sid}", context))
+    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
+
+
+def _sid(item: object, location: SourceLocation, index: int) -> str:
+    if not isinstance(item, JsonObject):
+        raise PolicyError(location, "a statement is a JSON object")
+    if "Sid" not in item:
+        return str(index)
+    sid = item["Sid"]
+    if not isinstance(sid, str) or not sid.strip():
+        raise PolicyError(at_key(location, item, "Sid"), "`Sid` must be a non-empty string")
+    return sid.strip()
+
+
+def _compile_statement(
+    item: JsonObject, location: SourceLocation, sid: str, context: DialectContext
+) -> list[Statement]:
+    _check_keys(item, _STATEMENT_KEYS, location, "statement")
+    for key in ("Effect", "Resource"):
+        if key not in item:
+            raise PolicyError(location, f"statement needs `{key}`")
+    if ("Action" in item) == ("NotAction" in item):
+        raise PolicyError(location, "statement needs exactly one of `Action` and `NotAction`")
+    effect_text = item["Effect"]
+    if not isinstance(effect_text, str) or effect_text.lower() not in ("allow", "deny"):
+        raise PolicyError(at_key(location, item, "Effect"), "`Effect` must be `Allow` or `Deny`")
+
+    key = "Action" if "Action" in item else "NotAction"
+    named: dict[str, CloudAction] = {}
+    for word, where in _strings(item, key, location):
+        named.update((a.name.lower(), a) for a in expand_action(word, where))
+    chosen = (
+        list(named.values())
+        if key == "Action"
+        else [a for n, a in ALIBABA_ACTIONS.items() if n not in named]
+    )
+    resources = [
+        parse_resource(word, where, context) for word, where in _strings(item, "Resource", location)
+    ]
+    reached: dict[frozenset[ResourcePattern], set[Action]] = {}
+    for level in (Level.REPOSITORY, Level.LISTING):
+        actions = {act for a in chosen if a.level is level for act in a.actions}
+        patterns = frozenset(p for r in resources for p in r.patterns(level))
+        if actions and patterns:
+            reached.setdefault(patterns, set()).update(actions)
+    conditions = _parse_conditions(item, location)
+    return build_statements(
+        reached,
+        sid,
+        effect=Effect(effect_text.lower()),
+        conditions=conditions,
+        location=location,
+        dialect=DIALECT,
+    )
+
+
+def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
+    """A RAM action (``cr:PullRepository``, ``cr:Get*``, ``*``) → the known actions it names.
+
+    Matching ignores case, as RAM's does. A ``cr:`` name regproxy does not know is accepted as
+    a console-only API (nothing at the edge) unless it is a near miss of a name the edge
+    enforces, which is refused as a typo; another product's action means nothing here.
+    """
+    text = word.strip().lower()
+    if text == "*":
+        return list(ALIBABA_ACTIONS.values())
+    service, sep, api = text.partition(":")
+    if not sep or not service or not api or "*" in service:
+        raise PolicyError(location, f"action `{word}` is not `service:ActionName` or `*`")
+    if service != "cr":
+        return []
+    if "*" in api:
+        pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
+        found = [a for n, a in ALIBABA_ACTIONS.items() if pattern.fullmatch(n)]
+        if not found:
+            raise PolicyError(location, f"action `{word}` matches no cr action regproxy knows")
+        return found
+    if text in ALIBABA_ACTIONS:
+        return [ALIBABA_ACTIONS[text]]
+    if not _API_NAME.fullmatch(api):
+        raise PolicyError(location, f"action `{word}` is not `service:ActionName`")
+    near = difflib.get_close_matches(text, _MAPPED, n=1, cutoff=0.85)
+    if near:
+        raise PolicyError(
+            location, f"unknown action `{word}`; did you mean `{ALIBABA_ACTIONS[near[0]].name}`?"
+        )
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class RamResource:
+    """One ``Resource`` entry: the ``repository/`` glob it names here (None: every one)."""
+
+    text: str
+    path: str | None
+    reachable: bool  # False: another product, resource type, region or account
+
+    def patterns(self, level: Level) -> tuple[ResourcePattern, ...]:
+        if not self.reachable:
+            return ()
+        if self.path is None:
+            return (ResourcePattern("**"),)
+        own = ResourcePattern(_glob(self.path))
+        if level is Level.LISTING and "/" not in self.path and "*" not in self.path:
+            # `repository/juzhong` is the namespace; listing it shows its repositories.
+            return (own, ResourcePattern(f"{self.path}/**"))
+        return (own,)
+
+
+def parse_resource(text: str, location: SourceLocation, context: DialectContext) -> RamResource:
+    if text.strip() == "*":
+        return RamResource(text, None, reachable=True)
+    parts = text.split(":", 4)
+    if len(parts) != 5 or parts[0] != "acs":
+        raise PolicyError(
+            location, f"resource `{text}` is not `*` nor `acs:SERVICE:REGION:ACCOUNT:RESOURCE`"
+        )
+    _, service, region, account, relative = parts
+    if not _glob_matches(service, "cr"):
+        return RamResource(text, None, reachable=False)  # another product's resource
+    for segment, what in ((region, "region"), (account, "account")):
+        if not segment:
+            raise PolicyError(
+                location, f"resource `{text}` has an empty {what}; write `*` or a {what} id"
+            )
+    here = _glob_matches(region, context.alibaba_region) and _glob_matches(
+        account, context.alibaba_account
+    )
+    if relative == "*":
+        return RamResource(text, None, reachable=here)
+    kind, _, path = relative.partition("/")
+    if kind != "repository":
+        if "*" in kind:
+            raise PolicyError(
+                location, f"resource `{text}`: write `*` or `repository/NAMESPACE/REPOSITORY`"
+            )
+        return RamResource(text, None, reachable=False)  # instances, charts: not repositories
+    if not path:
+        raise PolicyError(
+            location, f"resource `{text}` is not `…:repository/NAMESPACE[/REPOSITORY]`"
+        )
+    if path != path.lower():
+        raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
+    if not _PATH.fullmatch(path) or "//" in path or path[0] == "/" or path[-1] == "/":
+        raise PolicyError(
+            location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)"
+        )
+    return RamResource(text, path, reachable=here)
+
+
+def _glob(ram: str) -> str:
+    """A RAM glob (``*`` = any characters) → a repository glob (``**`` = across segments)."""
+    return re.sub(r"\*+", "**", ram)
+
+
+def _glob_matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), value) is not None
+
+
+def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condition, ...]:
+    """RAM ``Condition``: operators AND, keys within an operator AND, values of a key OR."""
+    if "Condition" not in item:
+        return ()
+    raw = item["Condition"]
+    where = at_key(location, item, "Condition")
+    if not isinstance(raw, JsonObject) or not raw:
+        raise PolicyError(where, "`Condition` must be a non-empty object of operators")
+    out: list[Condition] = []
+    for operator, keys in raw.items():
+        op_where = at_key(location, raw, operator)
+        if not isinstance(keys, JsonObject) or not keys:
+            raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
+        if operator in _IP_OPERATORS:
+            expected = "acs:SourceIp"
+        elif operator in _DATE_OPERATORS:
+            expected = "acs:CurrentTime"
+        elif any(k.lower() == "acs:securetransport" for k in keys):
+            raise PolicyError(
+                op_where,
+                "`acs:SecureTransport` is not supported: the policy context carries no transport; "
+                "serve TLS only (no plain listener) instead",
+            )
+        else:
+            known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
+            raise PolicyError(
+                op_where,
+                f"condition operator `{operator}` is not supported at a registry edge "
+                f"(supported: {known})",
+            )
+        for key in keys:
+            key_where = at_key(location, keys, key)
+            if key.lower() != expected.lower():
+                raise PolicyError(key_where, f"`{operator}` tests `{expected}`, not `{key}`")
+            try:
+                values = [v for v, _ in string_list(keys, key, location)]
+                if operator in _IP_OPERATORS:
+                    out.append(ip_condition(values, negated=_IP_OPERATORS[operator]))
+                else:
+                    out.append(time_condition(_DATE_OPERATORS[operator], values))
+            except ValueError as exc:
+                raise PolicyError(key_where, f"`{operator}`: {exc}") from None
+    return tuple(out)
+
+
+def _strings(
+    item: JsonObject, key: str, location: SourceLocation
+) -> list[tuple[str, SourceLocation]]:
+    try:
+        return string_list(item, key, location)
+    except ValueError as exc:
+        raise PolicyError(at_key(location, item, key), str(exc)) from None
+
+
+def _check_keys(
+    obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str
+) -> None:
+    by_lower = {k.lower(): k for k in allowed}
+    for key in obj:
+        if key in allowed:
+            continue
+        where = at_key(location, obj, key)
+        if key.lower() in by_lower:
+            raise PolicyError(
+                where,
+                f"RAM element names are PascalCase: write `{by_lower[key.lower()]}`, not `{key}`",
+            )
+        if key.lower() == "principal":
+            raise PolicyError(
+                where,
+                "a RAM policy attached to users names no `Principal` (that element belongs to "
+                "resource-based and trust policies); attach this policy in bindings.yaml",
+            )
+        if key.lower() == "notresource":
+            raise PolicyError(where, "`NotResource` is not supported; list the resources instead")
+        raise PolicyError(where, f"unknown key `{key}` in {what}")

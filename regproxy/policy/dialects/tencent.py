@@ -1,0 +1,605 @@
+"""Tencent Cloud CAM policies for TCR / CCR (``version`` ``"2.0"``), as the CAM console writes them.
+
+    {"version": "2.0",
+     "statement": [{"effect": "allow",                            # allow | deny
+                    "action": ["ccr:pull", "ccr:push"],          # string or list; `*` wildcards
+                    "resource": "qcs::ccr:::repo/foo/*",          # string or list; `*` = any chars
+                    "condition": {"ip_equal": {"qcs:ip": ["10.0.0.0/8"]}}}]}   # optional
+
+Element names are lower-case, as CAM requires. A document names no principal: it is attached to
+users, groups and service accounts by ``bindings.yaml``. Resources are CAM six-segment strings
+``qcs:PROJECT:SERVICE:REGION:ACCOUNT:RESOURCE`` or ``*``; for the registry the resource is
+``repo/NAMESPACE`` (namespace actions), ``repo/NAMESPACE/NAME`` (repository actions) or
+``repo/NAMESPACE/NAME:TAG`` (``ccr:DeleteTag``). A pattern is matched against that string as
+CAM matches it: ``*`` stands for any characters, ``/`` and ``:`` included. So
+``qcs::ccr:::repo/foo/*`` covers every repository of ``foo`` and every tag in them, while
+``qcs::ccr:::repo/foo/bar`` names the repository and none of its tags.
+
+Actions come from the Personal Edition's two API generations (the seed's ``ccr:`` v2.0 names and
+their ``tcr:…Personal`` v3.0 successors) and the TCR Enterprise data-plane names; the table
+:data:`TENCENT_ACTIONS` maps each to canonical actions. policies/README.tencent.md is the
+user-facing version of this module, with every decision the Tencent documents leave open.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from regproxy.errors import PolicyError, SourceLocation
+from regproxy.oci.actions import DELETE_ACTIONS, Action
+from regproxy.policy.conditions import AnyOf, Not, SourceAddressIn, TimeWindow
+from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.jsonsource import (
+    JsonArray,
+    JsonObject,
+    JsonSyntaxError,
+    at,
+    at_key,
+    load_json,
+    string_list,
+)
+from regproxy.policy.model import (
+    Condition,
+    Effect,
+    PrincipalRef,
+    PrincipalSelector,
+    ResourcePattern,
+    Statement,
+)
+
+DIALECT = "tencent"
+SERVICES = ("ccr", "tcr")
+
+
+class Level(StrEnum):
+    """Which resource string CAM checks an action against."""
+
+    NAMESPACE = "namespace"  # qcs::ccr:::repo/NAMESPACE — nothing a registry edge enforces
+    REPOSITORY = "repository"  # qcs::ccr:::repo/NAMESPACE/NAME
+    TAG = "tag"  # qcs::ccr:::repo/NAMESPACE/NAME:TAG
+    ENTERPRISE = "enterprise"  # qcs::tcr:REGION:ACCOUNT:repository/INSTANCE/… — only `*` reaches it
+    CONSOLE = "console"  # operation-level console/API call: nothing at the edge
+
+
+@dataclass(frozen=True, slots=True)
+class CloudAction:
+    name: str  # "ccr:pull", exactly as CAM spells it
+    level: Level
+    actions: frozenset[Action]
+
+    @property
+    def service(self) -> str:
+        return self.name.partition(":")[0]
+
+
+_PULL = frozenset({Action.PULL, Action.LIST})
+_PUSH = frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})
+_CREATE = frozenset({Action.CREATE_REPOSITORY})
+_DELETE_TAG = frozenset({Action.DELETE_TAG})
+_CATALOG = frozenset({Action.CATALOG})
+_LIST = frozenset({Action.LIST})
+_NONE: frozenset[Action] = frozenset()
+
+_R, _T, _N, _E, _C = Level.REPOSITORY, Level.TAG, Level.NAMESPACE, Level.ENTERPRISE, Level.CONSOLE
+
+_TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
+    # Personal Edition, API v2.0 (the seed document's names)
+    ("ccr:pull", _R, _PULL),
+    ("ccr:push", _R, _PUSH),
+    ("ccr:CreateRepository", _R, _CREATE),
+    ("ccr:DeleteRepository", _R, DELETE_ACTIONS),
+    ("ccr:BatchDeleteRepository", _R, DELETE_ACTIONS),
+    ("ccr:DeleteTag", _T, _DELETE_TAG),
+    ("ccr:BatchDeleteTag", _R, _DELETE_TAG),
+    ("ccr:GetUserRepositoryList", _R, _CATALOG),
+    ("ccr:CreateCCRNamespace", _N, _NONE),
+    ("ccr:DeleteUserNamespace", _N, _NONE),
+    # Personal Edition, API v3.0 (TCR's "Update Guide of Resource Level APIs")
+    ("tcr:PullRepositoryPersonal", _R, _PULL),
+    ("tcr:PushRepositoryPersonal", _R, _PUSH),
+    ("tcr:CreateRepositoryPersonal", _R, _CREATE),
+    ("tcr:DeleteRepositoryPersonal", _R, DELETE_ACTIONS),
+    ("tcr:BatchDeleteRepositoryPersonal", _R, DELETE_ACTIONS),
+    ("tcr:DeleteImagePersonal", _R, _DELETE_TAG),
+    ("tcr:BatchDeleteImagePersonal", _R, _DELETE_TAG),
+    ("tcr:DescribeRepositoryOwnerPersonal", _R, _CATALOG),
+    ("tcr:DescribeImagePersonal", _R, _LIST),
+    ("tcr:CreateNamespacePersonal", _N, _NONE),
+    ("tcr:DeleteNamespacePersonal", _N, _NONE),
+    # Enterprise Edition data plane: its resources name an instance, so only `*` reaches them
+    ("tcr:PullRepository", _E, _PULL),
+    ("tcr:PushRepository", _E, _PUSH),
+    ("tcr:CreateRepository", _E, _CREATE),
+    ("tcr:DeleteRepository", _E, DELETE_ACTIONS),
+    ("tcr:DeleteImage", _E, _DELETE_TAG),
+    ("tcr:DescribeRepositories", _E, _CATALOG),
+    ("tcr:DescribeImages", _E, _LIST),
+)
+
+# Real API names that mean nothing at a registry edge (console, instance and namespace
+# management). Listed so that wildcards find them and the typo check never mistakes them.
+_CONSOLE_ONLY = (
+    "tcr:DescribeNamespacePersonal", "tcr:DescribeRepositoryPersonal",
+    "tcr:DescribeRepositoryFilterPersonal", "tcr:DescribeImageFilterPersonal",
+    "tcr:DescribeFavorRepositoryPersonal", "tcr:DescribeUserQuotaPersonal",
+    "tcr:ValidateRepositoryExistPersonal", "tcr:ModifyRepositoryInfoPersonal",
+    "tcr:ModifyRepositoryAccessPersonal", "tcr:DescribeImageLifecyclePersonal",
+    "tcr:CreateImageLifecyclePersonal", "tcr:DeleteImageLifecyclePersonal",
+    "tcr:CreateApplicationTokenPersonal", "tcr:CreateApplicationTriggerPersonal",
+    "tcr:DescribeApplicationTriggerPersonal", "tcr:AuthorizeUserImageBuildConfig",
+    "tcr:CreateInstance", "tcr:DeleteInstance", "tcr:DescribeInstances",
+    "tcr:CreateInstanceToken", "tcr:CreateNamespace", "tcr:DeleteNamespace",
+    "tcr:DescribeNamespaces", "tcr:ModifyRepository", "tcr:DescribeImageManifests",
+    "tcr:CreateHelmChart", "tcr:DescribeHelmCharts", "tcr:CreateCustomAccount",
+    "tcr:DescribeCustomAccounts", "tcr:CreateGCJob", "tcr:CreateImmutableTagRules",
+    "tcr:CreateImageAccelerationService",
+)  # fmt: skip
+
+TENCENT_ACTIONS: dict[str, CloudAction] = {
+    **{name: CloudAction(name, level, acts) for name, level, acts in _TABLE},
+    **{name: CloudAction(name, _C, _NONE) for name in _CONSOLE_ONLY},
+}
+_EDGE_LEVELS = frozenset({Level.REPOSITORY, Level.TAG, Level.ENTERPRISE})
+_MAPPED = [a.name for a in TENCENT_ACTIONS.values() if a.actions]
+
+# The presets. The TCR pair is Tencent's published JSON; Tencent publishes only the effect of
+# the CCR pair ("the same permissions as the administrator"; read-only forbids push, namespace
+# and repository create/delete and tag delete), which these statements reproduce.
+PRESETS: dict[str, str] = {
+    "QcloudCCRFullAccess": """{"version": "2.0", "statement": [
+        {"action": ["ccr:*"], "resource": "*", "effect": "allow"}]}""",
+    "QcloudCCRReadOnlyAccess": """{"version": "2.0", "statement": [
+        {"action": ["ccr:Get*", "ccr:pull"], "resource": "*", "effect": "allow"}]}""",
+    "QcloudTCRFullAccess": """{"version": "2.0", "statement": [
+        {"action": ["tcr:*"], "resource": "*", "effect": "allow"}]}""",
+    "QcloudTCRReadOnlyAccess": """{"version": "2.0", "statement": [
+        {"action": ["tcr:Describe*", "tcr:PullRepository*"],
+         "resource": "*", "effect": "allow"}]}""",
+}
+
+_DOCUMENT_KEYS = frozenset({"version", "statement"})
+_STATEMENT_KEYS = frozenset({"effect", "action", "resource", "condition"})
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_PATH = re.compile(r"[a-z0-9._/*-]+")
+_TAG = re.compile(r"[A-Za-z0-9._*-]+")
+_BINDABLE = frozenset(
+    {PrincipalSelector.USER, PrincipalSelector.GROUP, PrincipalSelector.SERVICE_ACCOUNT}
+)
+
+_IP_OPERATORS = {"ip_equal": False, "ip_not_equal": True}  # operator -> negated
+_DATE_OPERATORS = {
+    "date_equal": "eq", "date_not_equal": "ne", "date_less_than": "lt",
+    "date_less_than_equal": "le", "date_greater_than": "gt", "date_greater_than_equal": "ge",
+}  # fmt: skip
+_TICK = timedelta(microseconds=1)  # the resolution of datetime: `<= t` is `< t + tick`
+
+
+class TencentDialect:
+    name = DIALECT
+
+    def compile_document(
+        self, text: str, location: SourceLocation, context: DialectContext
+    ) -> Document:
+        stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem in PRESETS:
+            raise PolicyError(
+                location, f"`{stem}` is the name of a Tencent preset policy; rename the file"
+            )
+        return compile_cam(text, location, stem)
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return tuple(
+            compile_cam(text, SourceLocation(f"<preset {DIALECT}/{name}>"), name)
+            for name, text in PRESETS.items()
+        )
+
+    def bind(
+        self,
+        document: Document,
+        principals: tuple[PrincipalRef, ...],
+        project: str | None,
+        binding_id: str,
+        context: DialectContext,
+    ) -> tuple[Statement, ...]:
+        return bind_statements(document, principals, project, binding_id)
+
+
+def bind_statements(
+    document: Document, principals: tuple[PrincipalRef, ...], project: str | None, binding_id: str
+) -> tuple[Statement, ...]:
+    """The document's statements for ``principals``, ids ``BINDING/DOCUMENT#N``."""
+    if project is not None:
+        raise PolicyError(
+            document.location,
+            f"binding `{binding_id}`: {document.dialect} policies take no `project`",
+        )
+    for ref in principals:
+        if ref.selector not in _BINDABLE:
+            raise PolicyError(
+                document.location,
+                f"binding `{binding_id}`: a {document.dialect} policy is attached to users, "
+                f"groups and service accounts, not to `{ref}`",
+            )
+    return tuple(
+        replace(s, id=f"{binding_id}/{s.id}", principals=principals) for s in document.statements
+    )
+
+
+def compile_cam(text: str, location: SourceLocation, name: str) -> Document:
+    """One CAM document → a :class:`Document` of statements waiting for their principals."""
+    try:
+        data = load_json(text)
+    except JsonSyntaxError as exc:
+        raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
+    if not isinstance(data, JsonObject):
+        raise PolicyError(location, "a CAM policy is a JSON object with `version` and `statement`")
+    where = at(location, data)
+    _check_keys(data, _DOCUMENT_KEYS, where, "policy")
+    if "version" not in data:
+        raise PolicyError(where, '`version` is required (CAM policies are version "2.0")')
+    if data["version"] != "2.0":
+        raise PolicyError(
+            at_key(location, data, "version"),
+            f'`version` must be the string "2.0", not `{_json_text(data["version"])}`',
+        )
+    raw = data.get("statement")
+    if not isinstance(raw, JsonArray) or not raw:
+        raise PolicyError(where, "`statement` must be a non-empty list of statements")
+    statements: list[Statement] = []
+    for index, item in enumerate(raw):
+        item_where = SourceLocation(location.file, raw.line_of(index))
+        statements.extend(_compile_statement(item, item_where, f"{name}#{index}"))
+    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
+
+
+def _compile_statement(item: object, location: SourceLocation, sid: str) -> list[Statement]:
+    if not isinstance(item, JsonObject):
+        raise PolicyError(location, "a statement is a JSON object")
+    _check_keys(item, _STATEMENT_KEYS, location, "statement")
+    for key in ("effect", "action", "resource"):
+        if key not in item:
+            raise PolicyError(location, f"statement needs `{key}`")
+    effect_text = item["effect"]
+    if not isinstance(effect_text, str) or effect_text.lower() not in ("allow", "deny"):
+        raise PolicyError(at_key(location, item, "effect"), "`effect` must be `allow` or `deny`")
+    effect = Effect(effect_text.lower())
+
+    cloud_actions: list[CloudAction] = []
+    explicit: list[tuple[CloudAction, SourceLocation]] = []
+    for word, where in _strings(item, "action", location):
+        found, is_explicit = expand_action(word, where)
+        cloud_actions.extend(found)
+        if is_explicit:
+            explicit.extend((a, where) for a in found)
+    resources = [
+        parse_resource(word, where) for word, where in _strings(item, "resource", location)
+    ]
+    conditions = _parse_conditions(item, location)
+
+    # (service, level) → the canonical actions checked there, and the patterns that reach it.
+    reached: dict[frozenset[ResourcePattern], set[Action]] = {}
+    for service in SERVICES:
+        for level in _EDGE_LEVELS:
+            actions: set[Action] = set()
+            for a in cloud_actions:
+                if a.service == service and a.level is level:
+                    actions |= a.actions
+            patterns = frozenset(p for r in resources for p in r.patterns(service, level))
+            if actions and patterns:
+                reached.setdefault(patterns, set()).update(actions)
+    for action, where in explicit:
+        if action.level in _EDGE_LEVELS and not any(
+            r.patterns(action.service, action.level) for r in resources
+        ):
+            raise PolicyError(where, _unreachable(action))
+
+    return build_statements(
+        reached, sid, effect=effect, conditions=conditions, location=location, dialect=DIALECT
+    )
+
+
+def build_statements(
+    reached: dict[frozenset[ResourcePattern], set[Action]],
+    sid: str,
+    *,
+    effect: Effect,
+    conditions: tuple[Condition, ...],
+    location: SourceLocation,
+    dialect: str,
+) -> list[Statement]:
+    """Statements granting exactly each (patterns → actions) pair of ``reached``, no more.
+
+    A model statement grants its actions on all its resources, so one cloud statement whose
+    actions are checked against different resources becomes several: pairs with the same
+    action set share one. The first keeps the id ``sid``; the others are ``sid.1``, ``sid.2``.
+    """
+    merged: dict[frozenset[Action], set[ResourcePattern]] = {}
+    for patterns, actions in reached.items():
+        merged.setdefault(frozenset(actions), set()).update(patterns)
+    groups = sorted(
+        ((tuple(sorted(patterns, key=str)), actions) for actions, patterns in merged.items()),
+        key=lambda group: [str(p) for p in group[0]],
+    )
+    return [
+        Statement(
+            id=sid if n == 0 else f"{sid}.{n}",
+            effect=effect,
+            principals=(),
+            actions=actions,
+            resources=patterns,
+            conditions=conditions,
+            location=location,
+            dialect=dialect,
+        )
+        for n, (patterns, actions) in enumerate(groups)
+    ]
+
+
+def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
+    """A CAM action (``ccr:pull``, ``tcr:Describe*``, ``*``) → the known actions it names.
+
+    Returns the actions and whether the word named one action explicitly (no wildcard).
+    Matching is case-sensitive. A ``ccr:``/``tcr:`` name regproxy does not know is accepted as
+    a console-only API (nothing at the edge) unless it is a near miss of a name the edge
+    enforces, which is refused as a typo.
+    """
+    text = word.strip().removeprefix("name/")  # CAM also writes `name/ccr:pull`
+    if text == "*":
+        return list(TENCENT_ACTIONS.values()), False
+    service, sep, api = text.partition(":")
+    if not sep or not service or not api or "*" in service:
+        raise PolicyError(location, f"action `{word}` is not `service:ApiName` or `*`")
+    if service not in SERVICES:
+        return [], False  # another product's permission: nothing at a registry edge
+    if "*" in api:
+        pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
+        found = [a for n, a in TENCENT_ACTIONS.items() if pattern.fullmatch(n)]
+        if not found:
+            raise PolicyError(
+                location, f"action `{word}` matches no {service} action regproxy knows"
+            )
+        return found, False
+    if text in TENCENT_ACTIONS:
+        return [TENCENT_ACTIONS[text]], True
+    if not _API_NAME.fullmatch(api):
+        raise PolicyError(location, f"action `{word}` is not `service:ApiName`")
+    near = difflib.get_close_matches(text.lower(), [n.lower() for n in _MAPPED], n=1, cutoff=0.85)
+    if near:
+        spelled = next(n for n in _MAPPED if n.lower() == near[0])
+        raise PolicyError(location, f"unknown action `{word}`; did you mean `{spelled}`?")
+    return [], False
+
+
+def _unreachable(action: CloudAction) -> str:
+    if action.level is Level.TAG:
+        return (
+            f"`{action.name}` is checked against `qcs::ccr:::repo/NAMESPACE/NAME:TAG` and no "
+            "resource of this statement can name a tag (write `…/NAME:*` or end it with `*`)"
+        )
+    if action.level is Level.ENTERPRISE:
+        return (
+            f"`{action.name}` is a TCR Enterprise action, reached here only through the "
+            f"resource `*`; for the Personal Edition write `{action.name}Personal`"
+        )
+    return (
+        f"`{action.name}` is checked against `qcs::{action.service}:::repo/NAMESPACE/NAME` "
+        f"and no resource of this statement names a {action.service} repository"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CamResource:
+    """One ``resource`` entry: which services it covers and its ``repo/`` glob (None: all)."""
+
+    text: str
+    services: frozenset[str]  # the products whose registry resources it can name
+    path: str | None  # the glob after `repo/`; None: every resource of those services
+
+    def patterns(self, service: str, level: Level) -> tuple[ResourcePattern, ...]:
+        """The repository/tag patterns this resource covers at ``level`` for ``service``."""
+        if service not in self.services:
+            return ()
+        if self.path is None:
+            return (ResourcePattern("**"),)
+        if level is Level.REPOSITORY:
+            return () if ":" in self.path else (ResourcePattern(_glob(self.path)),)
+        if level is Level.TAG:
+            return _tag_patterns(self.path)
+        return ()  # namespaces: nothing at the edge; Enterprise: `repo/` never names it
+
+
+def parse_resource(text: str, location: SourceLocation) -> CamResource:
+    if text == "*":
+        return CamResource(text, frozenset(SERVICES), None)
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "qcs":
+        raise PolicyError(
+            location,
+            f"resource `{text}` is not `*` nor `qcs:PROJECT:SERVICE:REGION:ACCOUNT:RESOURCE`",
+        )
+    _, project, service, region, account, rest = parts
+    if service not in SERVICES:
+        return CamResource(text, frozenset(), None)  # another product's
+    if project:
+        raise PolicyError(
+            location, f"resource `{text}`: leave the project segment empty (`qcs::{service}:…`)"
+        )
+    kind, slash, path = rest.partition("/")
+    if kind in ("repository", "instance") and service == "tcr":
+        raise PolicyError(
+            location,
+            f"resource `{text}` names a TCR Enterprise instance, which regproxy does not have; "
+            "use `*` or the Personal Edition form `qcs::tcr:::repo/NAMESPACE/NAME`",
+        )
+    if region not in ("", "*") or account not in ("", "*"):
+        raise PolicyError(
+            location,
+            f"resource `{text}`: regproxy fronts one registry and knows no Tencent region or "
+            "account; leave both segments empty (`qcs::ccr:::repo/…`)",
+        )
+    if rest == "*":
+        return CamResource(text, frozenset({service}), None)
+    if kind != "repo" or not slash or not path:
+        raise PolicyError(
+            location, f"resource `{text}` is not `qcs::{service}:::repo/NAMESPACE[/NAME[:TAG]]`"
+        )
+    name, colon, tag = path.partition(":")
+    if name != name.lower():
+        raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
+    if not _PATH.fullmatch(name) or "//" in name or name[0] == "/" or name[-1] == "/":
+        raise PolicyError(
+            location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)"
+        )
+    if colon and not _TAG.fullmatch(tag):
+        raise PolicyError(location, f"resource `{text}` has an invalid tag pattern")
+    return CamResource(text, frozenset({service}), path)
+
+
+def _glob(cam: str) -> str:
+    """A CAM glob (``*`` = any characters) → a repository glob (``**`` = across segments)."""
+    return re.sub(r"\*+", "**", cam)
+
+
+def _tag_patterns(path: str) -> tuple[ResourcePattern, ...]:
+    """Patterns for ``NAMESPACE/NAME:TAG`` strings that the CAM glob ``path`` matches.
+
+    With a ``:`` the glob splits exactly (names and tags hold no ``:``). Without one, some ``*``
+    must swallow the ``:``: for each ``*``, the text before it is a repository prefix and the
+    text after it a tag suffix — the union is exact.
+    """
+    if ":" in path:
+        repository, _, tag = path.partition(":")
+        return (ResourcePattern(_glob(repository), None if set(tag) == {"*"} else tag),)
+    out: dict[ResourcePattern, None] = {}
+    for i, ch in enumerate(path):
+        if ch != "*":
+            continue
+        suffix = path[i + 1 :]
+        if "/" in suffix:
+            continue  # a tag holds no `/`
+        tag_glob = None if set(suffix) <= {"*"} else "*" + suffix
+        out[ResourcePattern(_glob(path[:i]) + "**", tag_glob)] = None
+    return tuple(out)
+
+
+def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condition, ...]:
+    """CAM ``condition``: operators AND, keys within an operator AND, values of a key OR."""
+    if "condition" not in item:
+        return ()
+    raw = item["condition"]
+    where = at_key(location, item, "condition")
+    if not isinstance(raw, JsonObject) or not raw:
+        raise PolicyError(where, "`condition` must be a non-empty object of operators")
+    out: list[Condition] = []
+    for operator, keys in raw.items():
+        op_where = at_key(location, raw, operator)
+        if operator in _IP_OPERATORS:
+            expected = "qcs:ip"
+        elif operator in _DATE_OPERATORS:
+            expected = "qcs:current_time"
+        else:
+            known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
+            raise PolicyError(
+                op_where,
+                f"condition operator `{operator}` is not supported at a registry edge "
+                f"(supported: {known})",
+            )
+        if not isinstance(keys, JsonObject) or not keys:
+            raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
+        for key in keys:
+            if key != expected:
+                raise PolicyError(
+                    at_key(location, keys, key), f"`{operator}` tests `{expected}`, not `{key}`"
+                )
+            values = _values(keys, key, location)
+            try:
+                if operator in _IP_OPERATORS:
+                    out.append(ip_condition(values, negated=_IP_OPERATORS[operator]))
+                else:
+                    out.append(time_condition(_DATE_OPERATORS[operator], values))
+            except ValueError as exc:
+                raise PolicyError(at_key(location, keys, key), f"`{operator}`: {exc}") from None
+    return tuple(out)
+
+
+def ip_condition(values: Iterable[str], *, negated: bool) -> Condition:
+    networks = tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
+    inside = SourceAddressIn(networks)
+    return Not(inside) if negated else inside
+
+
+def time_condition(op: str, values: Iterable[str]) -> Condition:
+    """``op`` in eq, ne, lt, le, gt, ge against each instant; several instants OR."""
+    windows: list[Condition] = []
+    for value in values:
+        t = parse_instant(value)
+        if op == "lt":
+            windows.append(TimeWindow(not_after=t))
+        elif op == "le":
+            windows.append(TimeWindow(not_after=t + _TICK))
+        elif op == "gt":
+            windows.append(TimeWindow(not_before=t + _TICK))
+        elif op == "ge":
+            windows.append(TimeWindow(not_before=t))
+        else:
+            windows.append(TimeWindow(not_before=t, not_after=t + _TICK))
+    inner = windows[0] if len(windows) == 1 else AnyOf(tuple(windows))
+    return Not(inner) if op == "ne" else inner
+
+
+def parse_instant(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"`{value}` is not an ISO 8601 time such as `2016-06-01T00:01:00Z`"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"`{value}` has no zone; write `Z` or an offset such as `+08:00`")
+    return moment
+
+
+def _values(obj: JsonObject, key: str, location: SourceLocation) -> list[str]:
+    try:
+        return [v for v, _ in string_list(obj, key, location)]
+    except ValueError as exc:
+        raise PolicyError(at_key(location, obj, key), str(exc)) from None
+
+
+def _strings(
+    item: JsonObject, key: str, location: SourceLocation
+) -> list[tuple[str, SourceLocation]]:
+    try:
+        return string_list(item, key, location)
+    except ValueError as exc:
+        raise PolicyError(at_key(location, item, key), str(exc)) from None
+
+
+def _check_keys(
+    obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str
+) -> None:
+    for key in obj:
+        if key in allowed:
+            continue
+        where = at_key(location, obj, key)
+        if key.lower() in allowed:
+            raise PolicyError(
+                where, f"CAM element names are lower-case: write `{key.lower()}`, not `{key}`"
+            )
+        if key.lower() == "principal":
+            raise PolicyError(
+                where,
+                "a CAM policy attached to users names no `principal` (that element belongs to "
+                "role trust and bucket policies); attach this policy in bindings.yaml",
+            )
+        raise PolicyError(where, f"unknown key `{key}` in {what}")
+
+
+def _json_text(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
