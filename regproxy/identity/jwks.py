@@ -11,6 +11,7 @@ the cache refetch, but at most once per ``min_refetch_interval``, so a stream of
 made-up kids cannot turn the proxy into a load generator against the issuer. When the issuer
 cannot be reached, a cached key still serves its kid (up to ``max_stale`` after the last good
 fetch); otherwise :class:`IssuerUnavailable` (the authenticator answers 503, never an allow).
+Every fetch has an explicit timeout, a size cap, and does not follow redirects.
 
 Only asymmetric signature keys are kept: RSA (>= 2048 bits) and EC P-256/P-384/P-521. A JWK with
 ``use`` other than ``sig``, with private members, or of type ``oct`` is dropped, so a token can

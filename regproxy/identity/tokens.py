@@ -55,6 +55,7 @@ from regproxy.identity.scope import access_to_scope, scope_from_claim, scope_to_
 
 __all__ = [
     "CLAIM",
+    "HEADER_TYPES",
     "Clock",
     "InvalidToken",
     "IssuedToken",
@@ -62,8 +63,13 @@ __all__ = [
     "TokenService",
     "TokenUse",
     "VerifiedTokenCache",
+    "bound_by_credential",
     "check_time_claims",
+    "credential_scope_from_claims",
+    "new_jti",
     "peek_issuer",
+    "principal_claim",
+    "principal_from_claims",
     "sign_claims",
     "verify_signed",
 ]
@@ -344,9 +350,13 @@ class TokenService:
         The token never outlives the credential it was exchanged for (``principal.expires_at``).
         Raises ``ValueError`` for a malformed access list or an already expired principal.
         """
-        entries = [
-            {"type": e["type"], "name": e["name"], "actions": list(e["actions"])} for e in access
-        ]
+        try:
+            entries = [
+                {"type": e["type"], "name": e["name"], "actions": list(e["actions"])}
+                for e in access
+            ]
+        except (KeyError, TypeError):
+            raise ValueError("`access` entries need `type`, `name` and `actions`") from None
         access_to_scope(entries)  # refuse to sign what verification would refuse to read
         if lifetime is not None and lifetime <= 0:
             raise ValueError("token lifetime must be positive")

@@ -1,0 +1,321 @@
+"""The JWKS cache against a real aiohttp issuer on 127.0.0.1: discovery, TTL, bounded refetch."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from regproxy.identity.jwks import (
+    IssuerUnavailable,
+    JwksCache,
+    UnknownKeyId,
+    is_secure_url,
+    parse_jwks,
+)
+
+NOW = 1_700_000_000.0
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+NEW_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def jwk(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
+    public_key = private_key.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        data = jwt.algorithms.RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    else:
+        data = jwt.algorithms.ECAlgorithm.to_jwk(public_key, as_dict=True)
+    return {**data, "kid": kid, **extra}
+
+
+class FakeClock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeIssuer:
+    """An OIDC issuer: discovery document and JWKS, with switches to make it misbehave."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.keys: list[dict[str, Any]] = [jwk(RSA_KEY, "rsa-1"), jwk(EC_KEY, "ec-1")]
+        self.discovery_hits = 0
+        self.jwks_hits = 0
+        self.status = 200
+        self.claimed_issuer: str | None = None
+        self.raw_jwks: bytes | None = None
+        self.release: asyncio.Event | None = None  # when set, /jwks waits for it
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/.well-known/openid-configuration", self.discovery)
+        app.router.add_get("/jwks", self.jwks)
+        return app
+
+    async def discovery(self, request: web.Request) -> web.StreamResponse:
+        self.discovery_hits += 1
+        if self.status != 200:
+            return web.Response(status=self.status)
+        issuer = self.claimed_issuer or self.url
+        return web.json_response({"issuer": issuer, "jwks_uri": f"{self.url}/jwks"})
+
+    async def jwks(self, request: web.Request) -> web.StreamResponse:
+        self.jwks_hits += 1
+        if self.release is not None:
+            await self.release.wait()
+        if self.status != 200:
+            return web.Response(status=self.status)
+        if self.raw_jwks is not None:
+            return web.Response(body=self.raw_jwks, content_type="application/json")
+        return web.json_response({"keys": self.keys})
+
+
+@pytest.fixture
+async def issuer(aiohttp_server: Any) -> FakeIssuer:
+    fake = FakeIssuer()
+    server: TestServer = await aiohttp_server(fake.app())
+    fake.url = f"http://127.0.0.1:{server.port}"
+    return fake
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def cache_for(session: aiohttp.ClientSession, clock: FakeClock, **kw: Any) -> JwksCache:
+    kw.setdefault("ttl", 600)
+    kw.setdefault("min_refetch_interval", 30)
+    return JwksCache(session, clock=clock, **kw)
+
+
+async def test_keys_are_discovered_fetched_and_cached(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock)
+    rsa_key = await cache.get_key(issuer.url, "rsa-1")
+    assert rsa_key.algorithms == {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+    ec_key = await cache.get_key(issuer.url, "ec-1")
+    assert ec_key.algorithms == {"ES256"}
+    clock.now += 599
+    await cache.get_key(issuer.url, "rsa-1")
+    assert (issuer.discovery_hits, issuer.jwks_hits) == (1, 1)
+
+
+async def test_keys_are_refetched_after_the_ttl(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock)
+    await cache.get_key(issuer.url, "rsa-1")
+    clock.now += 600
+    await cache.get_key(issuer.url, "rsa-1")
+    assert issuer.jwks_hits == 2
+
+
+async def test_an_unknown_kid_refetches_at_a_bounded_rate(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock, min_refetch_interval=30)
+    await cache.get_key(issuer.url, "rsa-1")
+    clock.now += 31
+    with pytest.raises(UnknownKeyId):
+        await cache.get_key(issuer.url, "made-up-1")
+    assert issuer.jwks_hits == 2
+    for n in range(20):  # a flood of invented kids costs the issuer nothing more
+        clock.now += 1
+        with pytest.raises(UnknownKeyId):
+            await cache.get_key(issuer.url, f"made-up-{n}")
+    assert issuer.jwks_hits == 2
+    # The issuer rotates; once the interval has passed, the new kid is found.
+    issuer.keys.append(jwk(NEW_KEY, "ec-2"))
+    clock.now += 30
+    assert (await cache.get_key(issuer.url, "ec-2")).kid == "ec-2"
+    assert issuer.jwks_hits == 3
+
+
+async def test_the_first_unknown_kid_after_a_fetch_waits_for_the_interval(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock, min_refetch_interval=30)
+    await cache.get_key(issuer.url, "rsa-1")
+    issuer.keys.append(jwk(NEW_KEY, "ec-2"))
+    with pytest.raises(UnknownKeyId):
+        await cache.get_key(issuer.url, "ec-2")
+    clock.now += 30
+    assert (await cache.get_key(issuer.url, "ec-2")).kid == "ec-2"
+
+
+async def test_concurrent_misses_share_one_fetch(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock)
+    keys = await asyncio.gather(*(cache.get_key(issuer.url, "ec-1") for _ in range(10)))
+    assert {k.kid for k in keys} == {"ec-1"}
+    assert issuer.jwks_hits == 1
+
+
+async def test_an_issuer_that_is_down_is_unavailable(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    issuer.status = 503
+    cache = cache_for(session, clock)
+    with pytest.raises(IssuerUnavailable):
+        await cache.get_key(issuer.url, "rsa-1")
+    clock.now += 1  # within the interval: not even retried, still unavailable
+    with pytest.raises(IssuerUnavailable):
+        await cache.get_key(issuer.url, "rsa-1")
+    assert issuer.discovery_hits == 1
+    issuer.status = 200
+    clock.now += 30
+    assert (await cache.get_key(issuer.url, "rsa-1")).kid == "rsa-1"
+
+
+async def test_cached_keys_serve_while_the_issuer_is_down(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock, ttl=600, max_stale=3600)
+    await cache.get_key(issuer.url, "rsa-1")
+    issuer.status = 500
+    clock.now += 601
+    assert (await cache.get_key(issuer.url, "rsa-1")).kid == "rsa-1"  # stale, still served
+    with pytest.raises(IssuerUnavailable):
+        await cache.get_key(issuer.url, "never-seen")
+    clock.now += 3600
+    with pytest.raises(IssuerUnavailable):  # too stale to trust any more
+        await cache.get_key(issuer.url, "rsa-1")
+
+
+async def test_an_unreachable_issuer_is_unavailable(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port any more: connection refused.
+    with pytest.raises(IssuerUnavailable):
+        await cache_for(session, clock).get_key(f"http://127.0.0.1:{port}", "rsa-1")
+
+
+async def test_a_slow_issuer_times_out(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    issuer.release = asyncio.Event()
+    cache = cache_for(session, clock, timeout=aiohttp.ClientTimeout(total=0.2))
+    try:
+        with pytest.raises(IssuerUnavailable):
+            await cache.get_key(issuer.url, "rsa-1")
+    finally:
+        issuer.release.set()
+
+
+async def test_a_discovery_document_for_another_issuer_is_refused(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    issuer.claimed_issuer = "https://someone-else.example"
+    with pytest.raises(IssuerUnavailable):
+        await cache_for(session, clock).get_key(issuer.url, "rsa-1")
+    assert issuer.jwks_hits == 0
+
+
+async def test_a_configured_jwks_uri_skips_discovery(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock)
+    key = await cache.get_key(issuer.url, "ec-1", jwks_uri=f"{issuer.url}/jwks")
+    assert key.kid == "ec-1"
+    assert (issuer.discovery_hits, issuer.jwks_hits) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"keys": "nope"}', b"[]", b'{"keys": [' + b'{"kty":"oct"},' * 40000 + b"{}]}"],
+    ids=["not-json", "keys-not-a-list", "not-an-object", "too-large"],
+)
+async def test_a_broken_jwks_is_unavailable(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock, body: bytes
+) -> None:
+    issuer.raw_jwks = body
+    with pytest.raises(IssuerUnavailable):
+        await cache_for(session, clock).get_key(issuer.url, "rsa-1")
+
+
+async def test_refresh_warms_the_cache(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    cache = cache_for(session, clock)
+    await cache.refresh(issuer.url)
+    await cache.get_key(issuer.url, "ec-1")
+    assert issuer.jwks_hits == 1
+    issuer.status = 500
+    with pytest.raises(IssuerUnavailable):
+        await cache.refresh(issuer.url)
+
+
+def test_parse_jwks_keeps_only_asymmetric_signature_keys() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    document = {
+        "keys": [
+            jwk(RSA_KEY, "rsa"),
+            jwk(RSA_KEY, "rsa-pinned", alg="PS256"),
+            jwk(EC_KEY, "ec"),
+            jwk(p384, "p384"),
+            jwk(RSA_KEY, "encryption", use="enc"),
+            jwk(small, "too-small"),
+            jwk(EC_KEY, "ec-claims-rs256", alg="RS256"),
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            {**jwk(EC_KEY, "private"), "d": "AAAA"},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            {**jwk(EC_KEY, "no-kid"), "kid": None},
+            "not-an-object",
+            jwk(RSA_KEY, "rsa"),  # repeated kid: the first wins
+        ]
+    }
+    keys = parse_jwks(document)
+    assert set(keys) == {"rsa", "rsa-pinned", "ec", "p384"}
+    assert keys["rsa-pinned"].algorithms == {"PS256"}
+    assert keys["p384"].algorithms == {"ES384"}
+    with pytest.raises(ValueError, match="keys"):
+        parse_jwks({"nokeys": []})
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("https://token.actions.githubusercontent.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://[::1]:8080/x", True),
+        ("http://localhost/x", True),
+        ("http://idp.example", False),
+        ("http://10.0.0.1", False),
+        ("ftp://idp.example", False),
+        ("https://", False),
+    ],
+)
+def test_only_https_or_loopback_urls_are_fetched(url: str, secure: bool) -> None:
+    assert is_secure_url(url) is secure
+
+
+def test_a_cache_needs_sane_settings(session: aiohttp.ClientSession) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        JwksCache(session, ttl=0)
+    with pytest.raises(ValueError, match="timeout"):
+        JwksCache(session, timeout=aiohttp.ClientTimeout())
