@@ -12,6 +12,7 @@ import ipaddress
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ from regproxy.config import Config, load_config
 from regproxy.errors import ConfigError, IdentityFileError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.principal import ANONYMOUS, PrincipalKind, make_principal
+from regproxy.identity.sts import issue_credential
 from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import RequestContext
 from regproxy.reload import load_identities_file, read_policy_files
+from regproxy.server.tokens import MAX_STS_TTL, load_keyset
 
 
 class JsonFormatter(logging.Formatter):
@@ -186,6 +189,60 @@ def _human(record: dict[str, Any]) -> str:
     )
 
 
+def cmd_credentials_issue(args: argparse.Namespace) -> int:
+    """Mint a short-lived credential offline, signed with the token service's key."""
+    config = _config(args)
+    try:
+        keys = load_keyset(config)
+        identities = load_identities_file(config.identities)
+    except (RegproxyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if keys is None or keys.signing is None:
+        print("error: config `tokens.signing_key` is needed to sign credentials", file=sys.stderr)
+        return 2
+    if identities.account(args.principal) is None:
+        print(
+            f"error: no account `{args.principal}` in the identities file (use user:NAME or service-account:NAME)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        ttl = parse_duration(args.ttl)
+        credential = issue_credential(
+            args.principal,
+            ttl,
+            args.scope or ["pull"],
+            args.repository or ["**"],
+            keys.signing,
+            time.time(),
+            issuer=config.tokens.issuer or config.public_url,
+            audience=config.service,
+            max_ttl=MAX_STS_TTL,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    expires = datetime.fromtimestamp(time.time() + ttl, UTC).isoformat(timespec="seconds")
+    if args.json:
+        print(json.dumps({"username": credential.username, "password": credential.password, "expires_at": expires}))
+    else:
+        print(f"username: {credential.username}\npassword: {credential.password}\nexpires:  {expires}")
+        print(f"revoke early by adding `{credential.jti}` to `revoked:` in the identities file", file=sys.stderr)
+    return 0
+
+
+def parse_duration(text: str) -> int:
+    """``90``, ``90s``, ``15m``, ``1h``, ``1d`` → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    factor = units.get(text[-1:], 0)
+    number = text[:-1] if factor else text
+    if not number.isdigit():
+        raise ValueError(f"`{text}` is not a duration like 90s, 15m, 1h")
+    return int(number) * (factor or 1)
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("password: ")
     if not password:
@@ -230,6 +287,18 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--file", help="only statements from files starting with this path")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_show)
+
+    cr = sub.add_parser("credentials", parents=[common], help="short-lived credentials")
+    cr_sub = cr.add_subparsers(dest="credentials_command", required=True)
+    ci = cr_sub.add_parser("issue", parents=[common], help="print a username/password that expires by itself")
+    ci.add_argument("--principal", required=True, help="user:NAME or service-account:NAME from the identities file")
+    ci.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h (at most 12h)")
+    ci.add_argument(
+        "--scope", action="append", default=None, help="pull, push, delete or a regproxy action; repeatable"
+    )
+    ci.add_argument("--repository", action="append", help="repository glob the credential may touch; repeatable")
+    ci.add_argument("--json", action="store_true")
+    ci.set_defaults(func=cmd_credentials_issue)
 
     h = sub.add_parser("hash-password", parents=[common], help="hash a password or secret for the identities file")
     h.add_argument("--stdin", action="store_true", help="read the password from standard input")

@@ -21,6 +21,7 @@ from regproxy.config import Config
 from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.chain import Authenticator
+from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Reloader, Store, load_all
@@ -62,12 +63,6 @@ def initial_store(config: Config) -> Store:
     return Store(loaded.policy, loaded.identities)
 
 
-def build_chain(config: Config, store: Store, extra: list[Authenticator] | None = None) -> list[Authenticator]:
-    chain: list[Authenticator] = list(extra or [])
-    chain.append(BasicAuthenticator(lambda: store.identities))
-    return chain
-
-
 @web.middleware
 async def _unexpected_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Anything that escapes the handler is a 500 in OCI error JSON, logged, never an allow."""
@@ -90,7 +85,10 @@ def build_app(
     *,
     metrics: Metrics | None = None,
     snapshot: tuple[Path, int] | None = None,
+    keys: KeySet | None = None,
 ) -> web.Application:
+    """The public application. ``keys`` (from :func:`regproxy.server.tokens.load_keyset`)
+    turn on the token service; without them clients get a Basic challenge."""
     metrics = metrics or Metrics()
     upstream = UpstreamClient(config.upstream)
     audit = AuditLog(config.audit.path, config.audit.queue_size) if config.audit.path else None
@@ -115,14 +113,13 @@ def build_app(
     app[UPSTREAM] = upstream
     app[RELOADER] = reloader
 
-    token_realm = None
-    extra_chain: list[Authenticator] = []
-    token_realm = token_edge.install(app, config, store, metrics, extra_chain)
+    chain: list[Authenticator] = [BasicAuthenticator(lambda: store.identities)]
+    token_realm = token_edge.install(app, config, store, metrics, chain, keys)
     handler = RegistryHandler(
         config,
         store,
         upstream,
-        build_chain(config, store, extra_chain),
+        chain,
         metrics,
         audit,
         limiter=limiter,

@@ -368,9 +368,9 @@ class RegistryHandler:
         except (orjson.JSONDecodeError, AttributeError):
             raise UpstreamUnavailable("the registry's catalog answer is not JSON") from None
         visible = [n for n in names if isinstance(n, str) and policy.evaluate(context, Action.CATALOG, n).allowed]
-        response = web.Response(
-            status=200, body=orjson.dumps({"repositories": visible}), content_type="application/json"
-        )
+        response = web.Response(status=200, body=orjson.dumps({"repositories": visible}))
+        # the listing is re-rendered, its media type is the registry's (charset included)
+        response.headers["Content-Type"] = upstream_response.headers.get("Content-Type", "application/json")
         response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         link = upstream_response.headers.get("Link")
         if link:

@@ -29,6 +29,7 @@ from regproxy.reload import Store
 from regproxy.server.admin import admin_app
 from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store
 from regproxy.server.connections import guarded_server
+from regproxy.server.tokens import load_keyset
 
 log = logging.getLogger("regproxy")
 
@@ -78,10 +79,10 @@ async def serve_process(
 ) -> None:
     """Run one process' servers until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
     store = await asyncio.to_thread(initial_store, config)
+    keys = await asyncio.to_thread(load_keyset, config)
     metrics = Metrics()
-    app = build_app(
-        config, store, metrics=metrics, snapshot=(snapshot_dir, worker) if snapshot_dir is not None else None
-    )
+    snapshot = (snapshot_dir, worker) if snapshot_dir is not None else None
+    app = build_app(config, store, metrics=metrics, keys=keys, snapshot=snapshot)
     limits = config.limits
     runner = web.AppRunner(
         app,

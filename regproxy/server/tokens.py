@@ -1,19 +1,362 @@
-"""The token endpoint and bearer verification, wired into the app when keys are configured."""
+"""The Docker token service at ``/token``, its JWKS, bearer and OIDC verification, and the
+endpoint where a principal mints a narrower short-lived credential for itself.
+
+Follows distribution's token specs (docs/spec/auth/token.md, oauth.md, jwt.md): ``GET /token``
+with Basic (or a refresh token as Bearer), several ``scope`` parameters, ``offline_token=true``
+for a refresh token; ``POST /token`` with the OAuth2 form (``grant_type=password`` or
+``refresh_token``) as containerd and podman send it. A token's ``access`` is what was asked,
+intersected with what the policy in force allows at issue time; it only bounds later requests,
+which the policy in force then still decides.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
 from aiohttp import web
 
+from regproxy.authorization import client_address
 from regproxy.config import Config
-from regproxy.identity.chain import Authenticator
+from regproxy.errors import ConfigError, ErrorCode, OciError, Unauthenticated, UpstreamUnavailable
+from regproxy.identity.chain import (
+    Authenticator,
+    Credentials,
+    Invalid,
+    MalformedCredentials,
+    NotMine,
+    Scheme,
+    Unavailable,
+    Valid,
+    parse_authorization,
+    run_chain,
+)
+from regproxy.identity.jwks import JwksCache
+from regproxy.identity.keys import KeyLoadError, KeySet, load_signing_key, load_verification_key
+from regproxy.identity.oidc import OidcAuthenticator, OidcIssuerConfig
+from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind
+from regproxy.identity.scope import ScopeRequest, parse_scope, regproxy_actions_for, token_actions_for
+from regproxy.identity.sts import DEFAULT_MAX_TTL, StsAuthenticator, issue_credential
+from regproxy.identity.tokens import InvalidToken, TokenAuthenticator, TokenService
 from regproxy.metrics import Metrics
+from regproxy.oci.actions import Action
+from regproxy.policy.evaluate import CompiledPolicy
+from regproxy.policy.model import RequestContext, principal_keys
 from regproxy.reload import Store
+from regproxy.server.responses import error_response
+
+log = logging.getLogger("regproxy.tokens")
+
+TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
+JWKS_PATH = "/.well-known/jwks.json"
+CREDENTIALS_PATH = "/credentials"
+MAX_SCOPES = 32
+MAX_STS_TTL = DEFAULT_MAX_TTL  # 12 h: a short-lived credential is short-lived
+
+
+def load_keyset(config: Config) -> KeySet | None:
+    """Blocking: the token service's keys from the configured PEM files (None: no service)."""
+    tokens = config.tokens
+    if tokens.signing_key is None:
+        return None
+    try:
+        signing = load_signing_key(tokens.signing_key.read_bytes())
+        extra = [load_verification_key(Path(p).read_bytes()) for p in tokens.verification_keys]
+    except OSError as exc:
+        raise ConfigError("tokens.signing_key", f"cannot read `{exc.filename}`: {exc.strerror}") from None
+    except KeyLoadError as exc:
+        raise ConfigError("tokens.signing_key", str(exc)) from None
+    return KeySet(signing, extra)
+
+
+def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
+    out = []
+    for n, issuer in enumerate(config.oidc):
+        try:
+            out.append(
+                OidcIssuerConfig(
+                    issuer=issuer.issuer,
+                    audience=issuer.audience,
+                    jwks_uri=issuer.jwks_uri,
+                    kind=PrincipalKind(issuer.kind),
+                    name_claim=issuer.username_claim,
+                    name_prefix=issuer.name_prefix,
+                    group_claims=(issuer.groups_claim,) if issuer.groups_claim else (),
+                    static_groups=frozenset(issuer.groups),
+                    required_claims=dict(issuer.required_claims),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(f"oidc.issuers[{n}]", str(exc)) from None
+    return out
+
+
+class TokenEndpoint:
+    def __init__(
+        self, config: Config, store: Store, service: TokenService, chain: Sequence[Authenticator], metrics: Metrics
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.service = service
+        self.chain = chain
+        self.metrics = metrics
+
+    # -- GET /token -------------------------------------------------------------------
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        try:
+            self._check_service(query.get("service"))
+            scopes = self._scopes(query.getall("scope", []))
+            principal = await self._principal_from_header(request.headers.get("Authorization"))
+        except OciError as error:
+            return error_response(error)
+        return self._answer(request, principal, scopes, offline=query.get("offline_token") == "true", oauth=False)
+
+    # -- POST /token (OAuth2 form) -----------------------------------------------------
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/x-www-form-urlencoded":
+            return _oauth_error(400, "invalid_request", "expected an application/x-www-form-urlencoded body")
+        form = await request.post()
+        grant = str(form.get("grant_type", ""))
+        try:
+            self._check_service(_form_str(form.get("service")))
+            scopes = self._scopes(str(form.get("scope", "")).split())
+        except OciError as error:
+            return _oauth_error(400, "invalid_request", error.message)
+        if grant == "password":
+            username, password = str(form.get("username", "")), str(form.get("password", ""))
+            if not username:
+                return _oauth_error(400, "invalid_request", "`username` is required")
+            result = await run_chain(self.chain, Credentials(Scheme.BASIC, username, password))
+        elif grant == "refresh_token":
+            token = str(form.get("refresh_token", ""))
+            try:
+                result = Valid(self.service.verify_refresh_token(token))
+            except InvalidToken as exc:
+                result = Invalid(exc.reason, Scheme.BEARER)
+        else:
+            return _oauth_error(400, "unsupported_grant_type", "grant_type must be password or refresh_token")
+        if isinstance(result, Unavailable):
+            return _oauth_error(503, "temporarily_unavailable", result.reason)
+        if not isinstance(result, Valid):
+            reason = result.reason if isinstance(result, Invalid) else "credentials not recognised"
+            log.info("token refused: %s", reason)
+            return _oauth_error(401, "invalid_grant", "invalid credentials")
+        offline = form.get("access_type") == "offline" or grant == "refresh_token"
+        return self._answer(request, result.principal, scopes, offline=offline, oauth=True)
+
+    # -- GET /.well-known/jwks.json ----------------------------------------------------
+    async def jwks(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=orjson.dumps(self.service.keys.jwks()),
+            content_type="application/json",
+            headers={"Cache-Control": "max-age=300"},
+        )
+
+    # -- POST /credentials: mint a narrower short-lived credential ---------------------
+    async def credentials(self, request: web.Request) -> web.StreamResponse:
+        try:
+            principal = await self._principal_from_header(request.headers.get("Authorization"))
+            if not principal.authenticated:
+                raise Unauthenticated("authentication required", headers={"WWW-Authenticate": self._basic_challenge()})
+            if principal.scope is not None:
+                raise OciError("a scoped credential cannot mint credentials", code=ErrorCode.DENIED, status=403)
+            body = orjson.loads(await request.read())
+            ttl = int(body.get("ttl", 3600))
+            actions = body.get("actions") or ["pull"]
+            repositories = body.get("repositories") or []
+            if not isinstance(actions, list) or not isinstance(repositories, list) or not repositories:
+                raise OciError("give `actions` and `repositories` as lists", code=ErrorCode.UNSUPPORTED)
+            signing = self.service.keys.signing
+            if signing is None:
+                raise OciError("no signing key", code=ErrorCode.UNSUPPORTED, status=503)
+            credential = issue_credential(
+                principal.id,
+                ttl,
+                [str(a) for a in actions],
+                [str(r) for r in repositories],
+                signing,
+                time.time(),
+                issuer=self.service.issuer,
+                audience=self.service.service,
+                max_ttl=MAX_STS_TTL,
+            )
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+            return error_response(OciError(f"bad request: {exc}", code=ErrorCode.UNSUPPORTED))
+        except OciError as error:
+            return error_response(error)
+        self.metrics.inc("regproxy_tokens_issued_total", (("kind", "sts"),))
+        log.info("short-lived credential %s issued to %s", credential.jti, principal.id)
+        return web.json_response(
+            {
+                "username": credential.username,
+                "password": credential.password,
+                "expires_at": datetime.fromtimestamp(time.time() + ttl, UTC).isoformat(),
+            }
+        )
+
+    # -- shared ------------------------------------------------------------------------
+    def _basic_challenge(self) -> str:
+        return f'Basic realm="{self.config.service}"'
+
+    def _check_service(self, service: str | None) -> None:
+        if service and service != self.config.service:
+            raise OciError(
+                f"this token service is `{self.config.service}`, not `{service}`", code=ErrorCode.UNSUPPORTED
+            )
+
+    def _scopes(self, raw: Iterable[str]) -> list[ScopeRequest]:
+        parts = [p for item in raw for p in item.split()]
+        if len(parts) > MAX_SCOPES:
+            raise OciError(f"at most {MAX_SCOPES} scopes per request", code=ErrorCode.UNSUPPORTED)
+        try:
+            return [parse_scope(p) for p in parts]
+        except ValueError as exc:
+            raise OciError(str(exc), code=ErrorCode.UNSUPPORTED) from None
+
+    async def _principal_from_header(self, header: str | None) -> Principal:
+        try:
+            credentials = parse_authorization(header)
+        except MalformedCredentials as exc:
+            raise Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}) from None
+        if credentials.scheme is Scheme.BEARER:  # a refresh token on GET
+            try:
+                return self.service.verify_refresh_token(credentials.secret)
+            except InvalidToken as exc:
+                raise Unauthenticated(exc.reason, headers={"WWW-Authenticate": self._basic_challenge()}) from None
+        result = await run_chain(self.chain, credentials)
+        if isinstance(result, Valid):
+            return result.principal
+        if isinstance(result, NotMine):
+            return ANONYMOUS
+        if isinstance(result, Unavailable):
+            raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
+        log.info("token refused: %s", result.reason)
+        raise Unauthenticated("invalid credentials", headers={"WWW-Authenticate": self._basic_challenge()})
+
+    def _granted(self, principal: Principal, scopes: list[ScopeRequest], source: Any) -> list[dict[str, Any]]:
+        """Each requested scope, narrowed to the words the policy in force allows now."""
+        policy: CompiledPolicy = self.store.policy
+        context = RequestContext(principal, source, datetime.now(UTC))
+        access: dict[tuple[str, str], set[str]] = {}
+        for scope in scopes:
+            if scope.is_catalog:
+                if principal.authenticated or policy.may_apply(principal_keys(principal), Action.CATALOG):
+                    access.setdefault(("registry", "catalog"), set()).add("*")
+                continue
+            if scope.type != "repository":
+                continue
+            allowed: set[Action] = set()
+            for word in scope.actions:
+                for action in regproxy_actions_for(word, scope.type, scope.name):
+                    if policy.evaluate(context, action, scope.name).allowed:
+                        allowed.add(action)
+            words = set(scope.actions) & token_actions_for(allowed, partial=True)
+            entry = access.setdefault(("repository", scope.name), set())
+            entry.update(words)
+        return [{"type": t, "name": n, "actions": sorted(w)} for (t, n), w in access.items()]
+
+    def _answer(
+        self, request: web.Request, principal: Principal, scopes: list[ScopeRequest], *, offline: bool, oauth: bool
+    ) -> web.Response:
+        source = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.config.trusted_proxies)
+        access = self._granted(principal, scopes, source)
+        try:
+            issued = self.service.issue(principal, access)
+        except ValueError as exc:
+            return error_response(Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}))
+        self.metrics.inc("regproxy_tokens_issued_total", (("kind", "access"),))
+        body: dict[str, Any] = {
+            "token": issued.token,
+            "access_token": issued.token,
+            "expires_in": issued.expires_in,
+            "issued_at": issued.issued_at,
+        }
+        if oauth:
+            body["scope"] = " ".join(f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access)
+        if offline and principal.authenticated:
+            body["refresh_token"] = self.service.issue_refresh_token(principal).token
+            self.metrics.inc("regproxy_tokens_issued_total", (("kind", "refresh"),))
+        log.info(
+            "token issued to %s: %s",
+            principal.id,
+            " ".join(f"{a['name']}:{','.join(a['actions'])}" for a in access) or "(no access)",
+        )
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def _form_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    return web.json_response(
+        {"error": error, "error_description": description}, status=status, headers={"Cache-Control": "no-store"}
+    )
 
 
 def install(
-    app: web.Application, config: Config, store: Store, metrics: Metrics, chain: list[Authenticator]
+    app: web.Application,
+    config: Config,
+    store: Store,
+    metrics: Metrics,
+    chain: list[Authenticator],
+    keys: KeySet | None,
 ) -> str | None:
-    """Add /token (and the JWKS) to ``app``; return the challenge realm, or None without keys."""
-    if config.tokens.signing_key is None:
+    """Add the token service to ``app`` and its authenticators to the front of ``chain``.
+
+    Returns the challenge realm, or None when no signing key is configured (then clients get a
+    Basic challenge). OIDC issuers work with or without the token service.
+    """
+    issuers = oidc_configs(config)
+    if issuers:
+
+        async def oidc_lifecycle(app: web.Application) -> AsyncIterator[None]:
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10, connect=3), cookie_jar=aiohttp.DummyCookieJar()
+            )
+            # after the token service's own authenticators, before Basic (always last)
+            chain.insert(len(chain) - 1, OidcAuthenticator(issuers, JwksCache(session)))
+            try:
+                yield
+            finally:
+                await session.close()
+
+        app.cleanup_ctx.append(oidc_lifecycle)
+    if keys is None:
         return None
-    return None
+    service = TokenService(
+        issuer=config.tokens.issuer or config.public_url,
+        service=config.service,
+        keys=keys,
+        lifetime=config.tokens.lifetime,
+        max_lifetime=config.tokens.max_lifetime,
+        refresh_lifetime=config.tokens.refresh_lifetime,
+    )
+
+    def resolve(principal_id: str) -> Principal | None:
+        account = store.identities.account(principal_id)
+        return account.principal() if account is not None else None
+
+    chain[:0] = [
+        StsAuthenticator(
+            keys=keys,
+            issuer=service.issuer,
+            audience=service.service,
+            resolve=resolve,
+            revoked=lambda: store.identities.revoked,
+        ),
+        TokenAuthenticator(service),
+    ]
+    endpoint = TokenEndpoint(config, store, service, chain, metrics)
+    app.router.add_get(TOKEN_PATH, endpoint.get)
+    app.router.add_post(TOKEN_PATH, endpoint.post)
+    app.router.add_get(JWKS_PATH, endpoint.jwks)
+    app.router.add_post(CREDENTIALS_PATH, endpoint.credentials)
+    return f"{config.public_url}{TOKEN_PATH}"
