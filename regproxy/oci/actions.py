@@ -7,6 +7,7 @@ Every request the proxy forwards needs one or more of these on a repository (or,
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 
@@ -31,6 +32,7 @@ DELETE_ACTIONS: frozenset[Action] = frozenset({Action.DELETE_TAG, Action.DELETE_
 READ_ACTIONS: frozenset[Action] = frozenset({Action.PULL, Action.LIST})
 
 
+@functools.lru_cache(maxsize=1024)
 def expand_action_pattern(pattern: str) -> frozenset[Action]:
     """Expand a native action word or wildcard (``*``, ``tag-*``, ``delete-*``).
 

@@ -95,18 +95,16 @@ class ResourcePattern:
     repository: str
     tag: str | None = None
     _matches: Callable[[str], bool] = field(init=False, repr=False, compare=False, hash=False)
+    # The first path segment when it has no wildcard: the index key (None: any namespace).
+    literal_namespace: str | None = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_matches", compile_repository_glob(self.repository))
+        first = self.repository.partition("/")[0]
+        object.__setattr__(self, "literal_namespace", None if ("*" in first or "?" in first) else first)
 
     def __str__(self) -> str:
         return self.repository if self.tag is None else f"{self.repository}:{self.tag}"
-
-    @property
-    def literal_namespace(self) -> str | None:
-        """The first path segment when it has no wildcard: the index key."""
-        first = self.repository.partition("/")[0]
-        return None if any(c in first for c in "*?") else first
 
     def matches(self, repository: str, tag: str | None) -> bool:
         if not self._matches(repository):
