@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import ssl
 import tempfile
+import time
 from pathlib import Path
 
 import uvloop
@@ -58,6 +60,10 @@ def bind_socket(address: HostPort, *, reuse_port: bool) -> socket.socket:
 async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]:
     if store.policy.generation < 1:
         return False, "no policy set loaded"
+    return await _upstream_ready(upstream, f"ready: policy generation {store.policy.generation}")
+
+
+async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]:
     try:
         response = await upstream.request("GET", "/v2/", {})
     except Exception as exc:
@@ -65,7 +71,7 @@ async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]
     async with response:
         if response.status >= 500:
             return False, f"upstream answered {response.status}"
-    return True, f"ready: policy generation {store.policy.generation}"
+    return True, ok
 
 
 async def serve_process(
@@ -139,7 +145,7 @@ def run(config: Config) -> int:
 def _supervise(config: Config) -> int:
     snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
     sock = bind_socket(config.listen, reuse_port=True)
-    children: list[int] = []
+    children: dict[int, int] = {}  # pid -> worker number
     for worker in range(config.workers):
         pid = os.fork()
         if pid == 0:  # a worker: its own event loop, the shared listening socket
@@ -157,7 +163,7 @@ def _supervise(config: Config) -> int:
             except BaseException:
                 log.exception("worker %d failed", worker)
                 os._exit(1)
-        children.append(pid)
+        children[pid] = worker
     sock.close()
 
     async def parent() -> int:
@@ -174,8 +180,10 @@ def _supervise(config: Config) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             loop.add_signal_handler(sig, forward, sig)
         admin_runner = None
+        upstream = UpstreamClient(config.upstream)
+        await upstream.start()
         if config.admin_listen is not None:
-            admin = admin_app(Metrics, lambda: _parent_ready(snapshot_dir, config), snapshot_dir=snapshot_dir)
+            admin = admin_app(Metrics, lambda: _parent_ready(snapshot_dir, config, upstream), snapshot_dir=snapshot_dir)
             admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
             await admin_runner.setup()
             await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
@@ -184,35 +192,34 @@ def _supervise(config: Config) -> int:
         while remaining:
             await asyncio.sleep(0.2)
             for pid in list(remaining):
-                done, code = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+                done, wait_status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
                 if done:
                     remaining.discard(pid)
+                    code = os.waitstatus_to_exitcode(wait_status)
                     if code != 0:
                         status = 1
                         if not stop.is_set():
-                            log.error("worker %d exited with %d; stopping the others", pid, code)
+                            log.error(
+                                "worker %d (pid %d) exited with %d; stopping the others", children[pid], pid, code
+                            )
                             forward(signal.SIGTERM)
         if admin_runner is not None:
             await admin_runner.cleanup()
+        await upstream.close()
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
         return status
 
     return int(uvloop.run(parent()))
 
 
-async def _parent_ready(snapshot_dir: Path, config: Config) -> tuple[bool, str]:
-    upstream = UpstreamClient(config.upstream)
-    await upstream.start()
-    try:
-        workers = len(await asyncio.to_thread(lambda: list(snapshot_dir.glob("worker-*.json"))))
-        if workers < config.workers:
-            return False, f"{workers} of {config.workers} workers ready"
-        store_ok = True
-        try:
-            response = await upstream.request("GET", "/v2/", {})
-            async with response:
-                store_ok = response.status < 500
-        except Exception:
-            return False, "upstream not answering"
-        return store_ok, "ready" if store_ok else "upstream failing"
-    finally:
-        await upstream.close()
+async def _parent_ready(snapshot_dir: Path, config: Config, upstream: UpstreamClient) -> tuple[bool, str]:
+    """Ready when every worker has reported in the last few seconds and the upstream answers."""
+
+    def fresh_workers() -> int:
+        now = time.time()
+        return sum(1 for f in snapshot_dir.glob("worker-*.json") if now - f.stat().st_mtime < 5.0)
+
+    workers = await asyncio.to_thread(fresh_workers)
+    if workers < config.workers:
+        return False, f"{workers} of {config.workers} workers ready"
+    return await _upstream_ready(upstream, f"ready: {workers} workers")
