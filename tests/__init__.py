@@ -1,0 +1,1 @@
+"""regproxy test suites: unit (pure), integration (real registry), e2e (real clients)."""

@@ -1,0 +1,1 @@
+"""Real clients (skopeo, podman) through regproxy."""

@@ -1,0 +1,1 @@
+"""Against the real docker-registry on loopback, through regproxy and directly."""

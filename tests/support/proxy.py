@@ -1,0 +1,121 @@
+"""regproxy itself, as its users run it: ``python -m regproxy serve --config FILE``.
+
+:class:`Proxy` writes the config, the identities file and the policies directory into its own
+folder, starts the server in a subprocess, waits until ``/v2/`` answers and stops it by PID.
+Defaults are the examples' (examples/identities.yaml, examples/policies/): alice, bob, admin and
+the access credential rpc-ci-pull.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.http import request
+from tests.support.processes import ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def example_policies() -> dict[str, str]:
+    """The example policy files, by name."""
+    return {p.name: p.read_text() for p in sorted((EXAMPLES / "policies").glob("*.yaml"))}
+
+
+class Proxy:
+    def __init__(
+        self,
+        workdir: Path,
+        upstream_url: str,
+        *,
+        policies: Mapping[str, str] | None = None,
+        identities: str | None = None,
+        public: tuple[str, ...] = (),
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.upstream_url = upstream_url
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"  # as image references name it
+        self.policies_dir = workdir / "policies"
+        self.identities_path = workdir / "identities.yaml"
+        self.audit_path = workdir / "audit.log"
+        self.config_path = workdir / "regproxy.yaml"
+        self.log = workdir / "regproxy.log"
+        self._policies = dict(example_policies() if policies is None else policies)
+        self._identities = identities
+        self._public = public
+        self._settings = dict(settings or {})
+        self._process: ServerProcess | None = None
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "listen": f"127.0.0.1:{self.port}",
+            "external_url": self.url,
+            "upstream": {"url": self.upstream_url, "connect_timeout": 2, "read_timeout": 60},
+            "identities": str(self.identities_path),
+            "policies": str(self.policies_dir),
+            "public": list(self._public),
+            "admin": {"listen": f"127.0.0.1:{self.admin_port}"},
+            "audit": {"path": str(self.audit_path)},
+            "limits": {"shutdown_timeout": 5},
+        }
+        for key, value in self._settings.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+        return config
+
+    def start(self) -> Proxy:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.policies_dir.mkdir(exist_ok=True)
+        for name, text in self._policies.items():
+            (self.policies_dir / name).write_text(text)
+        if self._identities is None:
+            shutil.copyfile(EXAMPLES / "identities.yaml", self.identities_path)
+        else:
+            self.identities_path.write_text(self._identities)
+        self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGPROXY_")}
+        self._process = ServerProcess(
+            [sys.executable, "-m", "regproxy", "serve", "--config", str(self.config_path)],
+            log=self.log,
+            env=env,
+            cwd=ROOT,
+        )
+        self._process.wait_ready(self._answers, what="regproxy")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return request(self.url, "GET", "/v2/", timeout=2).status in (200, 401)
+        except OSError:
+            return False
+
+    def stop(self) -> int | None:
+        if self._process is None:
+            return None
+        code = self._process.stop()
+        self._process = None
+        return code
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit events written so far (the writer is asynchronous: poll for a new one)."""
+        if not self.audit_path.exists():
+            return []
+        lines = self.audit_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
