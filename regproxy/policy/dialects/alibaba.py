@@ -17,7 +17,7 @@ is a glob (``*`` = any characters, ``/`` included) over the repository name;
 ``repository/juzhong`` names the namespace, ``repository/juzhong/*`` its repositories.
 
 The system policies AliyunContainerRegistryFullAccess and AliyunContainerRegistryReadOnlyAccess
-are built in, from their published JSON, compiled by this same code. policies/README.alibaba.md
+are built in, from their published JSON, compiled by this same code. policies/README.md (alibaba section)
 is the user-facing version of this module, with every decision the Alibaba documents leave open.
 """
 

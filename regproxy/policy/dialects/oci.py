@@ -38,7 +38,7 @@ What OCI means, and how it compiles:
 - The tenancy's Administrators group may do anything: :meth:`OciDialect.builtins` has a standing
   document (``needs_binding=False``) that the loader puts in force whenever any OCI document is.
 
-``policies/README.oci.md`` holds the tables and every decision taken where the seed is silent.
+``policies/README.md (oci section)`` holds the tables and every decision taken where the seed is silent.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ CAM matches it: ``*`` stands for any characters, ``/`` and ``:`` included. So
 
 Actions come from the Personal Edition's two API generations (the seed's ``ccr:`` v2.0 names and
 their ``tcr:…Personal`` v3.0 successors) and the TCR Enterprise data-plane names; the table
-:data:`TENCENT_ACTIONS` maps each to canonical actions. policies/README.tencent.md is the
+:data:`TENCENT_ACTIONS` maps each to canonical actions. policies/README.md (tencent section) is the
 user-facing version of this module, with every decision the Tencent documents leave open.
 """
 

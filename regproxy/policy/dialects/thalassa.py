@@ -29,7 +29,7 @@ narrows each binding to its scope:
 
 The access credential a client logs in with is an upper bound on top of policy:
 :func:`credential_scope` gives the scope for Thalassa's credential scope names.
-``policies/README.thalassa.md`` holds the mapping table and every decision taken where the seed
+``policies/README.md (thalassa section)`` holds the mapping table and every decision taken where the seed
 is silent.
 """
 
@@ -82,7 +82,7 @@ _NONE: frozenset[Action] = frozenset()
 
 # (IAM resource, permission) -> the registry-API actions it allows. Pairs that name no
 # registry-API request (namespace creation, retention configuration, repository metadata)
-# are valid and allow nothing here. policies/README.thalassa.md has this table with reasons.
+# are valid and allow nothing here. policies/README.md (thalassa section) has this table with reasons.
 PERMISSION_ACTIONS: Mapping[tuple[IamResource, Permission], frozenset[Action]] = {
     (IamResource.REGISTRY, Permission.LIST): frozenset({Action.CATALOG}),
     (IamResource.REGISTRY, Permission.READ): frozenset({Action.CATALOG}),

@@ -2,7 +2,7 @@
 
 Both system policies and every scenario of the seed are cases here (Scenario 1 with and without
 the console statement, Scenario 2 in its region and another, Scenario 3), then the cases the seed
-leaves implicit, decided as policies/README.alibaba.md writes down, then the errors with their
+leaves implicit, decided as policies/README.md (alibaba section) writes down, then the errors with their
 file and line. Each case's id names the behaviour it pins down.
 """
 

@@ -1,7 +1,7 @@
 """Decision corpus of the OCI dialect (seed 001, "Policies to Control Repository Access").
 
 Every example statement of the seed is a case here, then the cases the seed leaves implicit,
-decided as policies/README.oci.md writes down, then the errors. Each case names the behaviour
+decided as policies/README.md (oci section) writes down, then the errors. Each case names the behaviour
 it pins down in its id.
 """
 

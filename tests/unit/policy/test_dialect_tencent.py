@@ -2,7 +2,7 @@
 Permission Settings").
 
 Every worked example of the seed is a case here, then the TCR Individual examples and presets,
-then the cases the seed leaves implicit, decided as policies/README.tencent.md writes down, then
+then the cases the seed leaves implicit, decided as policies/README.md (tencent section) writes down, then
 the errors with their file and line. Each case's id names the behaviour it pins down.
 """
 

@@ -1,7 +1,7 @@
 """Decision corpus of the Thalassa dialect (seed 000, "Container Registry access control").
 
 Every built-in policy, credential scope and scoping rule of the seed is a case here, then the
-cases the seed leaves implicit, decided as policies/README.thalassa.md writes down, then the
+cases the seed leaves implicit, decided as policies/README.md (thalassa section) writes down, then the
 errors. Each case names the behaviour it pins down in its id.
 """
 
