@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
+import stat
 import sys
-from dataclasses import asdict, dataclass
-from typing import IO, Any
+import time
+from dataclasses import dataclass
+from typing import IO
 
 import orjson
 
@@ -46,44 +49,120 @@ class AuditEvent:
     bytes_out: int = 0
     duration_ms: float = 0.0
     mount_dropped: bool = False
+    pid: int = 0  # the process that decided: with several workers, which one
 
     def to_json(self) -> bytes:
-        data: dict[str, Any] = asdict(self)
-        return orjson.dumps(data) + b"\n"
+        return orjson.dumps(self) + b"\n"  # orjson writes dataclasses natively, fields in order
 
 
 class AuditLog:
+    """The queue and its writer. The file is touched only by the writer (a thread, or the
+    writer task's own shutdown drain), so a reopen request never closes it mid-write."""
+
+    #: how long one write may wait for a FIFO reader to drain the pipe before the rest is dropped
+    fifo_wait = 1.0
+
     def __init__(self, path: str, queue_size: int = 10000) -> None:
         self.path = path
         self.queue: asyncio.Queue[AuditEvent] = asyncio.Queue(maxsize=queue_size)
         self.dropped = 0
         self.written = 0
+        self.pid = os.getpid()  # built in the serving process: the worker's own pid
         self._file: IO[bytes] | None = None
+        self._fd: int | None = None  # a FIFO sink, written without ever blocking indefinitely
+        self._pending = b""  # the unwritten tail of a line a FIFO took only part of
+        self._reopen = False
+        self._failing = False
 
     def emit(self, event: AuditEvent) -> None:
+        event.pid = self.pid
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
 
-    def _open(self) -> IO[bytes]:
-        if self.path == "-":
-            return sys.stdout.buffer
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        return os.fdopen(fd, "ab", buffering=0)
-
     def reopen(self) -> None:
+        """Ask the writer to reopen the file before its next write (log rotation, SIGUSR1)."""
+        if self.path != "-":
+            self._reopen = True
+        log.info("audit log reopen requested")
+
+    def _open(self) -> None:
+        if self.path == "-":
+            self._file = sys.stdout.buffer
+            return
+        try:
+            fifo = stat.S_ISFIFO(os.stat(self.path).st_mode)
+        except FileNotFoundError:
+            fifo = False
+        if fifo:
+            # A blocking open waits for a reader and a blocking write for the reader to read:
+            # either would hold the writer thread forever (and the process at exit). Opened
+            # non-blocking, no reader is ENXIO now and a full pipe is EAGAIN: both count as drops.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._file = os.fdopen(fd, "ab", buffering=0)
+
+    def _close(self) -> None:
         if self._file is not None and self.path != "-":
             self._file.close()
-            self._file = None
-        log.info("audit log reopened")
+        if self._fd is not None:
+            os.close(self._fd)
+        self._file = self._fd = None
+        self._pending = b""
 
-    def _write(self, lines: list[bytes]) -> None:
-        if self._file is None:
-            self._file = self._open()
-        self._file.write(b"".join(lines))
-        if self.path == "-":
-            self._file.flush()
+    def _write(self, lines: list[bytes]) -> int:
+        """Blocking (run in a thread): write ``lines``; return how many were dropped."""
+        if self._reopen:
+            self._reopen = False
+            self._close()
+        try:
+            if self._file is None and self._fd is None:
+                self._open()
+            if self._fd is not None:
+                return self._write_fifo(lines)
+            assert self._file is not None
+            self._file.write(b"".join(lines))
+            if self.path == "-":
+                self._file.flush()
+            return 0
+        except OSError:
+            self._close()  # a broken pipe or a vanished reader: open afresh next time
+            raise
+
+    def _write_fifo(self, lines: list[bytes]) -> int:
+        assert self._fd is not None
+        deadline = time.monotonic() + self.fifo_wait
+        for n, line in enumerate(lines):
+            data = self._pending + line
+            self._pending = b""
+            while data:
+                try:
+                    data = data[os.write(self._fd, data) :]
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not select.select([], [self._fd], [], remaining)[1]:
+                        if len(data) < len(line):  # keep the line whole: finish it first next time
+                            self._pending = data
+                            return len(lines) - n - 1
+                        return len(lines) - n
+        return 0
+
+    def _write_counted(self, batch: list[bytes]) -> None:
+        try:
+            dropped = self._write(batch)
+        except OSError as exc:
+            self.dropped += len(batch)
+            if not self._failing:
+                log.error("audit sink failed: %s; dropping events until it recovers", exc)
+            self._failing = True
+            return
+        self.dropped += dropped
+        self.written += len(batch) - dropped
+        if self._failing and dropped < len(batch):
+            log.info("audit sink writable again")
+            self._failing = False
 
     async def run(self) -> None:
         """Drain the queue until cancelled; write in batches, off the event loop."""
@@ -94,20 +173,14 @@ class AuditLog:
                 batch = [first.to_json()]
                 while not self.queue.empty() and len(batch) < 512:
                     batch.append(self.queue.get_nowait().to_json())
-                try:
-                    await asyncio.to_thread(self._write, batch)
-                    self.written += len(batch)
-                except OSError as exc:
-                    self.dropped += len(batch)
-                    log.error("audit sink failed: %s", exc)
+                await asyncio.to_thread(self._write_counted, batch)
                 if self.dropped != reported:
                     log.warning("audit events dropped so far: %d", self.dropped)
                     reported = self.dropped
         finally:
+            rest = []
             while not self.queue.empty():
-                try:
-                    self._write([self.queue.get_nowait().to_json()])
-                except OSError:
-                    break
-            if self._file is not None and self.path != "-":
-                self._file.close()
+                rest.append(self.queue.get_nowait().to_json())
+            if rest:  # bounded: a regular file, stdout, or a FIFO given at most fifo_wait
+                self._write_counted(rest)
+            self._close()

@@ -9,6 +9,7 @@ change the decision, so it asks the upstream only then.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,20 @@ def public_statements(patterns: Sequence[str]) -> tuple[Statement, ...]:
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> IpAddress | None:
+    if not forwarded_for or not trusted:
+        return _parse_peer(peer)
+    return _resolve_forwarded(peer, forwarded_for, tuple(trusted))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_peer(peer: str | None) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(peer) if peer else None
+    except ValueError:
+        return None
+
+
+def _resolve_forwarded(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> IpAddress | None:
     """The client's address: the peer, unless the peer is a trusted proxy; then the right-most
     ``X-Forwarded-For`` entry that is not itself a trusted proxy."""
     try:

@@ -8,6 +8,7 @@ and an unknown fact takes the stricter branch. Bodies stream in both directions 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -93,6 +94,12 @@ class RegistryHandler:
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
+        # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._id_counter = itertools.count(1)
+
+    def _next_request_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._id_counter):x}"
 
     # -- the request ---------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -100,7 +107,7 @@ class RegistryHandler:
         path, _, query = request.raw_path.partition("?")
         event = AuditEvent(
             time=time.time(),
-            request_id=request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex,
+            request_id=request.headers.get("X-Request-Id", "")[:64] or self._next_request_id(),
             source="",
             method=request.method,
             route="",
