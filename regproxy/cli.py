@@ -101,6 +101,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         print(f"{len(exc.errors)} error(s); the set would be refused whole", file=sys.stderr)
         return 1
+    except ConfigError:
+        raise
     except (IdentityFileError, RegproxyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -116,6 +118,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
         return 1
+    except ConfigError:
+        raise
     except (RegproxyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -158,6 +162,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
         return 1
+    except ConfigError:
+        raise
     except (RegproxyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,77 @@
+"""Settings: file, environment and flags in that order of precedence; bad values name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regproxy.config import HostPort, load_config
+from regproxy.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "regproxy.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_listen_on_loopback_with_a_separate_admin_port() -> None:
+    config = load_config(None, env={})
+    assert config.listen == HostPort("127.0.0.1", 5000)
+    assert config.admin_listen == HostPort("127.0.0.1", 9100)
+    assert config.tls.cert is None
+    assert config.public_url == "http://127.0.0.1:5000"
+
+
+def test_environment_beats_file_and_flags_beat_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "upstream:\n  url: http://file:5000\nworkers: 1\n")
+    config = load_config(path, env={"REGPROXY_UPSTREAM_URL": "http://env:5000", "REGPROXY_WORKERS": "3"})
+    assert config.upstream.url == "http://env:5000" and config.workers == 3
+    config = load_config(
+        path, env={"REGPROXY_UPSTREAM_URL": "http://env:5000"}, overrides={"upstream.url": "http://flag:1"}
+    )
+    assert config.upstream.url == "http://flag:1"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    config = load_config(write(tmp_path, "policies: policies\n"), env={})
+    assert config.policies == tmp_path / "policies"
+
+
+def test_upstream_password_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    config = load_config(
+        write(tmp_path, "upstream:\n  url: http://r:5000\n  auth: basic\n  username: u\n  password_file: pw\n"), env={}
+    )
+    assert config.upstream.password == "s3cret"
+    assert "s3cret" not in repr(config.upstream)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "key"),
+    [
+        pytest.param("listen: nowhere\n", {}, "listen", id="listen-not-host-port"),
+        pytest.param("upstream:\n  url: ftp://x\n", {}, "upstream.url", id="upstream-not-http"),
+        pytest.param("upstream:\n  auth: kerberos\n", {}, "upstream.auth", id="unknown-upstream-auth"),
+        pytest.param("upstream:\n  auth: basic\n", {}, "upstream.username", id="basic-without-credentials"),
+        pytest.param("workers: 0\n", {}, "workers", id="zero-workers"),
+        pytest.param("", {"REGPROXY_WORKERS": "many"}, "workers", id="env-not-a-number"),
+        pytest.param("tls:\n  cert: /nonexistent.pem\n", {}, "tls.key", id="cert-without-key"),
+        pytest.param("policies: /nonexistent-dir\n", {}, "policies", id="missing-policies-dir"),
+        pytest.param("colour: blue\n", {}, "colour", id="unknown-key"),
+        pytest.param("admin:\n  listen: 127.0.0.1:5000\n", {}, "admin.listen", id="admin-on-public-port"),
+        pytest.param("public: ['Bad/Name']\n", {}, "public", id="bad-public-pattern"),
+        pytest.param("trusted_proxies: [not-a-cidr]\n", {}, "trusted_proxies", id="bad-cidr"),
+        pytest.param("log_format: xml\n", {}, "log_format", id="bad-log-format"),
+        pytest.param("limits:\n  header_timeout: 0\n", {}, "limits.header_timeout", id="zero-timeout"),
+        pytest.param("oidc:\n  issuers: [{issuer: x}]\n", {}, "oidc.issuers[0]", id="oidc-without-audience"),
+        pytest.param("listen: [\n", {}, "--config", id="yaml-syntax"),
+    ],
+)
+def test_a_bad_setting_is_an_error_naming_its_key(tmp_path: Path, text: str, env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env=env)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"config `{key}`")
