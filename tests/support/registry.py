@@ -20,8 +20,9 @@ from tests.support.tools import require_tool
 
 
 class Registry:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, htpasswd: Path | None = None) -> None:
         self.workdir = workdir
+        self.htpasswd = htpasswd  # when set, the registry itself demands Basic credentials
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.address = f"127.0.0.1:{self.port}"  # as image references name it
@@ -47,6 +48,8 @@ class Registry:
                 "headers": {"X-Content-Type-Options": ["nosniff"]},
             },
         }
+        if self.htpasswd is not None:
+            config["auth"] = {"htpasswd": {"realm": "upstream-realm", "path": str(self.htpasswd)}}
         self.config_path.write_text(yaml.safe_dump(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self._process = ServerProcess(
@@ -60,7 +63,7 @@ class Registry:
 
     def _answers(self) -> bool:
         try:
-            return request(self.url, "GET", "/v2/", timeout=2).status == 200
+            return request(self.url, "GET", "/v2/", timeout=2).status in ((401,) if self.htpasswd else (200,))
         except OSError:
             return False
 
