@@ -1,7 +1,7 @@
 """Basic authentication against the identities file: accounts and access credentials.
 
 docker sends Basic on every request, so a verified (name, secret) pair is cached briefly. The
-cache key is an HMAC of the pair under a per-process random key: the cache never holds a
+cache key is a keyed BLAKE2b MAC of the pair under a per-process random key: the cache never holds a
 secret in the clear. The cache belongs to one :class:`Identities` snapshot and is emptied when
 the identities file changes. Hashing runs in a thread, bounded by a semaphore so that a flood of
 wrong passwords cannot queue unbounded work.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import os
 import time
 from collections.abc import Callable
@@ -42,7 +41,8 @@ class BasicAuthenticator:
         self._hashing = asyncio.Semaphore(max_concurrent_hashes)
 
     def _cache_key(self, username: str, secret: str) -> bytes:
-        return hmac.new(self._key, username.encode() + b"\0" + secret.encode(), hashlib.sha256).digest()
+        # keyed BLAKE2b is a MAC in one C call (RFC 7693 §2.5); hmac.new costs several Python calls
+        return hashlib.blake2b(username.encode() + b"\0" + secret.encode(), key=self._key, digest_size=32).digest()
 
     async def authenticate(self, credentials: Credentials) -> AuthResult:
         if credentials.scheme is not Scheme.BASIC:
