@@ -9,11 +9,11 @@ username, so it cannot be the principal id itself, and binding it to the ``jti``
 and revocation name the credential.
 
 At use, the credential must verify (signature, ``exp`` within leeway, ``typ``, the lifetime
-cap), its ``jti`` must not be in the current revocation set (read through a callable, since the
-identities file reloads), and its principal must still exist (``resolve``: groups and projects
-come from the identities file as it is *now*). The session policy only ever narrows: the
-principal's scope becomes the session policy intersected with any scope it already had, and the
-policy in force still decides every request.
+cap), neither its ``jti`` nor its username may be in the current revocation set (read through a
+callable, since the identities file reloads), and its principal must still exist (``resolve``:
+groups and projects come from the identities file as it is *now*). The session policy only
+ever narrows: the principal's scope becomes the session policy intersected with any scope it
+already had, and the policy in force still decides every request.
 
 Action words: a string that is a docker word (``pull``, ``push``, ``delete``, ``*``) means what
 the token scope grammar says (:mod:`regproxy.identity.scope`); any other string is a regproxy
@@ -35,6 +35,7 @@ from regproxy.identity.scope import DOCKER_WORDS, grants_from_claim, grants_to_c
 from regproxy.identity.tokens import (
     CLAIM,
     DEFAULT_LEEWAY,
+    STS_USERNAME_PREFIX,
     InvalidToken,
     TokenUse,
     new_jti,
@@ -53,7 +54,7 @@ __all__ = [
     "session_actions",
 ]
 
-USERNAME_PREFIX = "sts-"
+USERNAME_PREFIX = STS_USERNAME_PREFIX
 SESSION_SCOPE_NAME = "sts"  # the credential-scope name policy conditions can test
 DEFAULT_MAX_TTL = 12 * 3600
 
@@ -166,7 +167,8 @@ class StsAuthenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or username != USERNAME_PREFIX + jti:
             raise InvalidToken("short-lived credential username does not match its token")
-        if jti in self._revoked():
+        revoked = self._revoked()
+        if jti in revoked or username in revoked:  # listed by jti, or by the name audit lines show
             raise InvalidToken("short-lived credential has been revoked")
         try:
             grants = grants_from_claim(claims[CLAIM].get("policy"))

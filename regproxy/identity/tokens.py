@@ -25,7 +25,10 @@ Verification trusts nothing in the header but ``kid``, and that only as a lookup
 The verified principal's scope is the token's ``access`` intersected with the credential's own
 scope: a token never carries more than the credential it was exchanged for. The scope keeps the
 credential's scope name, so ``credential-scope`` policy conditions hold through the token flow.
-A token never authorizes by itself: the policy in force still decides every request.
+Nor does a token outlive the credential's revocation: a token exchanged for a credential that
+is in the revocation set now (the ``revoked:`` of the identities file) is refused, access and
+refresh tokens alike. A token never authorizes by itself: the policy in force still decides
+every request.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ __all__ = [
     "VerifiedTokenCache",
     "bound_by_credential",
     "check_time_claims",
+    "credential_revoked",
     "credential_scope_from_claims",
     "new_jti",
     "peek_issuer",
@@ -73,6 +77,8 @@ __all__ = [
     "sign_claims",
     "verify_signed",
 ]
+
+STS_USERNAME_PREFIX = "sts-"  # a short-lived credential's id is its username, `sts-<jti>`
 
 Clock = Callable[[], float]
 CLAIM = "regproxy"
@@ -298,6 +304,15 @@ def credential_scope_from_claims(claims: Mapping[str, Any]) -> CredentialScope |
         raise InvalidToken("token credential scope is malformed") from None
 
 
+def credential_revoked(principal: Principal, revoked: frozenset[str]) -> bool:
+    """Whether the credential ``principal`` authenticated with is in the revocation set: an
+    access credential by its id, a short-lived credential by its jti or its ``sts-<jti>`` name."""
+    cid = principal.credential_id
+    if not cid or not revoked:
+        return False
+    return cid in revoked or (cid.startswith(STS_USERNAME_PREFIX) and cid.removeprefix(STS_USERNAME_PREFIX) in revoked)
+
+
 def bound_by_credential(
     scope: CredentialScope, credential: CredentialScope | None
 ) -> CredentialScope:
@@ -321,7 +336,10 @@ class TokenService:
         refresh_lifetime: int = DEFAULT_REFRESH_LIFETIME,
         leeway: float = DEFAULT_LEEWAY,
         clock: Clock = time.time,
+        revoked: Callable[[], frozenset[str]] = frozenset,
     ) -> None:
+        """``revoked`` reads the revocation set as it is now (the identities file reloads): a
+        token exchanged for a credential that is revoked since is refused with it."""
         if not issuer or not service:
             raise ValueError("a token service needs an issuer and a service")
         if not 0 < lifetime <= max_lifetime:
@@ -336,6 +354,7 @@ class TokenService:
         self.refresh_lifetime = refresh_lifetime
         self.leeway = leeway
         self._clock = clock
+        self._revoked = revoked
 
     def issue(
         self,
@@ -375,12 +394,21 @@ class TokenService:
         except ValueError:
             raise InvalidToken("token access claim is malformed") from None
         credential = credential_scope_from_claims(claims)
-        return principal_from_claims(claims, bound_by_credential(access_scope, credential))
+        principal = principal_from_claims(claims, bound_by_credential(access_scope, credential))
+        self.refuse_revoked(principal)
+        return principal
 
     def verify_refresh_token(self, token: str, now: float | None = None) -> Principal:
         """The principal of a valid refresh token (for the token endpoint only)."""
         claims = self._verify(token, TokenUse.REFRESH, self.refresh_lifetime, now)
-        return principal_from_claims(claims, credential_scope_from_claims(claims))
+        principal = principal_from_claims(claims, credential_scope_from_claims(claims))
+        self.refuse_revoked(principal)
+        return principal
+
+    def refuse_revoked(self, principal: Principal) -> None:
+        """:class:`InvalidToken` when the credential the token was exchanged for is revoked now."""
+        if credential_revoked(principal, self._revoked()):
+            raise InvalidToken("the token's credential has been revoked")
 
     def now(self) -> float:
         return self._clock()
@@ -485,6 +513,10 @@ class TokenAuthenticator:
         now = self._service.now()
         cached = self._cache.get(token, now)
         if cached is not None:
+            try:  # remembered verification, but the revocation set is read as it is now
+                self._service.refuse_revoked(cached)
+            except InvalidToken as exc:
+                return Invalid(exc.reason, Scheme.BEARER)
             return Valid(cached)
         try:
             principal = self._service.verify(token, now)

@@ -183,6 +183,16 @@ async def test_a_revoked_credential_is_refused_as_soon_as_the_set_reloads(
     assert isinstance(await sts.authenticate(basic(other)), Valid)
 
 
+async def test_a_credential_revoked_under_its_username_is_refused(clock: FakeClock, directory: Directory) -> None:
+    """Audit lines name a short-lived credential `sts-<jti>`: revoking it under that name works too."""
+    credential = issue()
+    sts = authenticator(clock, directory)
+    directory.revoked_ids = frozenset({credential.username})
+    result = await sts.authenticate(basic(credential))
+    assert isinstance(result, Invalid)
+    assert "revoked" in result.reason
+
+
 async def test_a_credential_for_a_principal_that_is_gone_is_refused(
     clock: FakeClock, directory: Directory
 ) -> None:

@@ -483,3 +483,43 @@ def test_a_verified_token_permits_exactly_what_both_access_and_credential_permit
                 granted is None or granted.permits(action, repository)
             )
             assert verified.scope_permits(action, repository) == both
+
+
+# --- revocation -------------------------------------------------------------------------------
+
+
+class Revocations:
+    def __init__(self) -> None:
+        self.ids: frozenset[str] = frozenset()
+
+    def __call__(self) -> frozenset[str]:
+        return self.ids
+
+
+@pytest.mark.parametrize(
+    ("credential_id", "revoked"),
+    [("cred-1", "cred-1"), ("sts-abc", "abc"), ("sts-abc", "sts-abc")],
+    ids=["access-credential", "sts-by-jti", "sts-by-username"],
+)
+async def test_tokens_of_a_revoked_credential_are_refused_as_soon_as_the_set_reloads(
+    credential_id: str, revoked: str
+) -> None:
+    """Access and refresh tokens exchanged for a credential die with its revocation, even when the
+    access token's verification is remembered; tokens of other credentials live on."""
+    revocations = Revocations()
+    service = make_service(revoked=revocations)
+    authenticator = TokenAuthenticator(service)
+    principal = make_principal(PrincipalKind.SERVICE_ACCOUNT, "ci", credential_id=credential_id)
+    access = Credentials(Scheme.BEARER, "", service.issue(principal, ACCESS).token)
+    refresh = service.issue_refresh_token(principal).token
+    bob = make_principal(PrincipalKind.USER, "bob", credential_id="cred-2")
+    other = Credentials(Scheme.BEARER, "", service.issue(bob, ACCESS).token)
+    assert isinstance(await authenticator.authenticate(access), Valid)  # now remembered
+
+    revocations.ids = frozenset({revoked})
+    result = await authenticator.authenticate(access)
+    assert isinstance(result, Invalid)
+    assert "revoked" in result.reason
+    with pytest.raises(InvalidToken, match="revoked"):
+        service.verify_refresh_token(refresh)
+    assert isinstance(await authenticator.authenticate(other), Valid)
