@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ class TokenEndpoint:
         elif grant == "refresh_token":
             token = str(form.get("refresh_token", ""))
             try:
-                result = Valid(self.service.verify_refresh_token(token))
+                result = Valid(self._current(self.service.verify_refresh_token(token)))
             except InvalidToken as exc:
                 result = Invalid(exc.reason, Scheme.BEARER)
         else:
@@ -202,6 +203,20 @@ class TokenEndpoint:
         )
 
     # -- shared ------------------------------------------------------------------------
+    def _current(self, principal: Principal) -> Principal:
+        """A refresh token's principal as the identities file describes it *now*.
+
+        Accounts from the identities file are looked up again, so a deleted account can no
+        longer refresh and group changes apply at the next refresh. Principals federated from
+        an OIDC issuer carry the issuer's claims and are not in the file: they keep theirs.
+        """
+        if principal.claims:
+            return principal
+        account = self.store.identities.account(principal.id)
+        if account is None:
+            raise InvalidToken("the account behind this refresh token no longer exists")
+        return replace(principal, groups=account.groups, projects=account.projects)
+
     def _basic_challenge(self) -> str:
         return f'Basic realm="{self.config.service}"'
 
@@ -227,7 +242,7 @@ class TokenEndpoint:
             raise Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}) from None
         if credentials.scheme is Scheme.BEARER:  # a refresh token on GET
             try:
-                return self.service.verify_refresh_token(credentials.secret)
+                return self._current(self.service.verify_refresh_token(credentials.secret))
             except InvalidToken as exc:
                 raise Unauthenticated(exc.reason, headers={"WWW-Authenticate": self._basic_challenge()}) from None
         result = await run_chain(self.chain, credentials)
@@ -338,6 +353,7 @@ def install(
         lifetime=config.tokens.lifetime,
         max_lifetime=config.tokens.max_lifetime,
         refresh_lifetime=config.tokens.refresh_lifetime,
+        revoked=lambda: store.identities.revoked,
     )
 
     def resolve(principal_id: str) -> Principal | None:
