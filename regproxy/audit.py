@@ -1,8 +1,11 @@
 """The decision audit log: one JSON line per decided request, never blocking a request.
 
-Events go into a bounded queue; a writer task drains it to a file or stdout. When the queue is
-full the event is dropped and counted (``dropped``), so a slow or blocked sink never stalls a
-request. :meth:`AuditLog.reopen` (on SIGUSR1) reopens the file for log rotation. Events carry no
+Events go into a bounded queue; a writer task drains it to a file, a FIFO or stdout. When the
+queue is full the event is dropped and counted (``dropped``), so a slow or blocked sink never
+stalls a request; a FIFO is written without blocking (no reader, or a full pipe for longer than
+``fifo_wait``, drops the batch), so a sink nobody reads never holds the process at shutdown.
+:meth:`AuditLog.reopen` (on SIGUSR1) makes the writer reopen the file before its next write, for
+log rotation. Events carry no
 secret: no tokens, no passwords, no Authorization header — only ids.
 """
 
@@ -14,6 +17,7 @@ import os
 import select
 import stat
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import IO
@@ -21,6 +25,8 @@ from typing import IO
 import orjson
 
 log = logging.getLogger("regproxy.audit")
+
+DROP_REPORT_INTERVAL = 10.0  # seconds between two "events dropped" warnings
 
 
 @dataclass(slots=True)
@@ -73,6 +79,7 @@ class AuditLog:
         self._pending = b""  # the unwritten tail of a line a FIFO took only part of
         self._reopen = False
         self._failing = False
+        self._writing = threading.Lock()  # one write at a time, the shutdown drain included
 
     def emit(self, event: AuditEvent) -> None:
         event.pid = self.pid
@@ -149,38 +156,48 @@ class AuditLog:
                         return len(lines) - n
         return 0
 
-    def _write_counted(self, batch: list[bytes]) -> None:
-        try:
-            dropped = self._write(batch)
-        except OSError as exc:
-            self.dropped += len(batch)
-            if not self._failing:
-                log.error("audit sink failed: %s; dropping events until it recovers", exc)
-            self._failing = True
-            return
+    def _write_batch(self, batch: list[bytes]) -> tuple[int, OSError | None]:
+        """Blocking (in a thread): how many of ``batch`` were dropped, and the sink's error."""
+        with self._writing:
+            try:
+                return self._write(batch), None
+            except OSError as exc:
+                return len(batch), exc
+
+    def _account(self, batch: list[bytes], dropped: int, error: OSError | None) -> None:
+        """On the event loop, as :meth:`emit`: the counters are never updated from two threads."""
         self.dropped += dropped
         self.written += len(batch) - dropped
-        if self._failing and dropped < len(batch):
+        if error is not None:
+            if not self._failing:
+                log.error("audit sink failed: %s; dropping events until it recovers", error)
+            self._failing = True
+        elif self._failing and dropped < len(batch):
             log.info("audit sink writable again")
             self._failing = False
 
     async def run(self) -> None:
         """Drain the queue until cancelled; write in batches, off the event loop."""
-        reported = 0
+        reported, reported_at = 0, -DROP_REPORT_INTERVAL
         try:
             while True:
                 first = await self.queue.get()
                 batch = [first.to_json()]
                 while not self.queue.empty() and len(batch) < 512:
                     batch.append(self.queue.get_nowait().to_json())
-                await asyncio.to_thread(self._write_counted, batch)
-                if self.dropped != reported:
+                self._account(batch, *await asyncio.to_thread(self._write_batch, batch))
+                now = time.monotonic()
+                if self.dropped != reported and now - reported_at >= DROP_REPORT_INTERVAL:
+                    # at most one line per interval: a dead sink must not flood the log
                     log.warning("audit events dropped so far: %d", self.dropped)
-                    reported = self.dropped
+                    reported, reported_at = self.dropped, now
         finally:
             rest = []
             while not self.queue.empty():
                 rest.append(self.queue.get_nowait().to_json())
-            if rest:  # bounded: a regular file, stdout, or a FIFO given at most fifo_wait
-                self._write_counted(rest)
-            self._close()
+            # A cancelled to_thread() leaves its thread running: the lock waits for that write
+            # (bounded, as every write is) so the last batch and the close never run under it.
+            if rest:
+                self._account(rest, *self._write_batch(rest))
+            with self._writing:
+                self._close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 import tempfile
 from collections import defaultdict
@@ -156,6 +157,17 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _number(value: float) -> str:
+    """A sample value without losing precision (``:g`` keeps 6 digits: 209715200 bytes would
+    read back as 209715000): whole numbers as integers, others as the shortest exact float."""
+    number = float(value)  # counters may hold ints (a gauge set from a generation)
+    if number.is_integer() and abs(number) < 2**63:
+        return str(int(number))
+    if math.isnan(number) or math.isinf(number):
+        return "NaN" if math.isnan(number) else ("+Inf" if number > 0 else "-Inf")
+    return repr(number)
+
+
 def render(metrics: Metrics) -> str:
     lines: list[str] = []
     names = sorted(set(metrics.counters) | set(metrics.gauges) | set(metrics.histograms) | set(HELP))
@@ -164,15 +176,15 @@ def render(metrics: Metrics) -> str:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in sorted(metrics.counters.get(name, {}).items()):
-            lines.append(f"{name}{_labels(labels)} {value:g}")
+            lines.append(f"{name}{_labels(labels)} {_number(value)}")
         for labels, value in sorted(metrics.gauges.get(name, {}).items()):
-            lines.append(f"{name}{_labels(labels)} {value:g}")
+            lines.append(f"{name}{_labels(labels)} {_number(value)}")
         for labels, h in sorted(metrics.histograms.get(name, {}).items()):
             cumulative = 0
             for bound, count in zip(h.buckets, h.counts, strict=False):
                 cumulative += count
                 lines.append(f"{name}_bucket{_labels(labels, (('le', f'{bound:g}'),))} {cumulative}")
             lines.append(f"{name}_bucket{_labels(labels, (('le', '+Inf'),))} {h.count}")
-            lines.append(f"{name}_sum{_labels(labels)} {h.sum:.9g}")
+            lines.append(f"{name}_sum{_labels(labels)} {_number(h.sum)}")
             lines.append(f"{name}_count{_labels(labels)} {h.count}")
     return "\n".join(lines) + "\n"

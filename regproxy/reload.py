@@ -148,7 +148,11 @@ class Reloader:
             self.store.cache_hits_retired += old.cache_hits
             self.store.cache_misses_retired += old.cache_misses
             self.store.policy = loaded.policy
-            self.store.identities = loaded.identities
+            # Identities unchanged (a policy-only edit, a SIGHUP): keep the object in force. A new
+            # object, even an equal one, empties Basic's cache of verified passwords, and every
+            # active user would pay a deliberately slow password hash again on every reload.
+            if loaded.identities != self.store.identities:
+                self.store.identities = loaded.identities
             self.store.reloads_ok += 1
             self.store.loaded_at = time.time()
             log.info(

@@ -5,6 +5,9 @@ client disconnect are aiohttp settings, passed by :mod:`regproxy.server.run`.
 A connection must complete a request head within ``header_timeout`` of opening, and of each
 time it starts sending a new one; a connection that trickles header bytes is closed. An idle
 keep-alive connection (no partial request) is left to the keep-alive timeout.
+
+During a graceful shutdown the body of a request in flight keeps being received (aiohttp
+itself would stop reading the socket), so an upload that started before SIGTERM completes.
 """
 
 from __future__ import annotations
@@ -38,9 +41,29 @@ class GuardedRequestHandler(RequestHandler):
         self._guard = self._loop.call_later(self.header_timeout, self._check_header_progress)
 
     def data_received(self, data: bytes) -> None:
+        if (self._force_close or self._close) and self._request_in_progress and self.transport is not None:
+            self._receive_while_closing(data)
+            return
         before = self._request_count
         super().data_received(data)
         self._partial = self._request_count == before and not self._request_in_progress
+
+    def _receive_while_closing(self, data: bytes) -> None:
+        """Keep feeding the request in flight during a graceful shutdown.
+
+        aiohttp drops every byte that arrives once shutdown has begun (``pre_shutdown`` calls
+        ``close()``, ``shutdown()`` sets ``_force_close``: aio-libs/aiohttp#2298), so the rest of
+        an upload's body would never reach the handler, which would wait for it until
+        ``shutdown_timeout`` and then fail (a 503): no in-flight upload could ever finish. The
+        flags are lifted only while this chunk is parsed; a pipelined next request parsed with
+        it is never served, because the connection's loop stops at ``_force_close``.
+        """
+        flags = self._force_close, self._close
+        self._force_close = self._close = False
+        try:
+            super().data_received(data)
+        finally:
+            self._force_close, self._close = flags
 
     def _check_header_progress(self) -> None:
         self._guard = None
@@ -51,8 +74,7 @@ class GuardedRequestHandler(RequestHandler):
         if not progressed and not self._request_in_progress and (self._partial or self._request_count == 0):
             type(self).closed_slow += 1
             log.info("closing a connection that sent no complete request head in %.0fs", self.header_timeout)
-            self.force_close()
-            self.transport.close()
+            self.force_close()  # closes the transport (and sets it to None)
             return
         self._guard = self._loop.call_later(self.header_timeout, self._check_header_progress)
 

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from tests.support.http import request
-from tests.support.processes import ServerProcess, free_port
+from tests.support.processes import ServerProcess, free_port, port_answers, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -95,6 +95,9 @@ class Proxy:
             cwd=ROOT,
         )
         self._process.wait_ready(self._answers, what="regproxy")
+        if self.config().get("admin", {}).get("listen") == f"127.0.0.1:{self.admin_port}":
+            # the admin listener starts after the public one (in the supervisor, after the fork)
+            self._process.wait_ready(lambda: port_answers(self.admin_port), what="regproxy's admin port")
         return self
 
     def _answers(self) -> bool:
@@ -102,6 +105,30 @@ class Proxy:
             return request(self.url, "GET", "/v2/", timeout=2).status in (200, 401)
         except OSError:
             return False
+
+    # -- the operator's handles: admin port, PID, signals ------------------------------------
+    @property
+    def admin_url(self) -> str:
+        """The admin listener (/metrics, /healthz, /readyz), never the public port."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def pid(self) -> int:
+        """The PID of ``regproxy serve`` (the supervising parent when ``workers`` > 1)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to this regproxy's own PID (as ``kill -HUP``/``-USR1``/``-TERM`` would)."""
+        assert self._process is not None, "not started"
+        self._process.signal(sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        """After a signal the test sent: the exit status, polled up to ``timeout`` seconds."""
+        assert self._process is not None, "not started"
+        process = self._process.process
+        wait_until(lambda: process.poll() is not None, timeout=timeout, what="regproxy to exit")
+        return process.returncode
 
     def stop(self) -> int | None:
         if self._process is None:

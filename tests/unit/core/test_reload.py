@@ -64,3 +64,34 @@ def test_configmap_data_symlink_swap_changes_the_fingerprint(tmp_path: Path) -> 
     assert fingerprint([mount]) != before
     loaded = load_all(mount, None, DialectContext(), (), 2)
     assert [s.id for s in loaded.policy.policy_set.statements] == ["p.yaml#b"]
+
+
+IDENTITIES = (  # the example alice's hash: any well-formed one will do, it is never verified here
+    "users:\n  - {name: x, groups: [g], password: "
+    "\"$scrypt$ln=15,r=8,p=1$v8lWgIYOrwBKhsWgetmmcA$VpMN5CaJBMYhcXwNlUyUc+hUMeHpvqUnE4KHwQlzIi4\"}\n"
+)
+
+
+async def test_a_policy_only_reload_keeps_the_identities_object(tmp_path: Path) -> None:
+    """Basic forgets every verified password when the identities object changes, so a reload
+    that did not change the identities file keeps the very object (no re-hashing for every
+    active user); a changed file swaps in a new one."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(GOOD)
+    identities = tmp_path / "identities.yaml"
+    identities.write_text(IDENTITIES)
+    loaded = load_all(policies, identities, DialectContext(), (), 1)
+    reloader = Reloader(
+        Store(loaded.policy, loaded.identities), policies=policies, identities=identities,
+        context=DialectContext(), extra=(),
+    )
+    before = reloader.store.identities
+    (policies / "p.yaml").write_text(OTHER)
+    assert await reloader.reload("test")
+    assert reloader.store.identities is before
+
+    identities.write_text(IDENTITIES.replace("groups: [g]", "groups: [h]"))
+    assert await reloader.reload("test")
+    assert reloader.store.identities is not before
+    assert reloader.store.identities.logins["x"].groups == frozenset({"h"})
