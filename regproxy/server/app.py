@@ -26,6 +26,7 @@ from regproxy.metrics import Metrics, write_snapshot
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
+from regproxy.server.connections import GuardedRequestHandler
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.registry import RegistryHandler
 from regproxy.server.responses import error_response
@@ -163,6 +164,10 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
         metrics.counters["regproxy_decision_cache_misses_total"][()] = float(
             policy.cache_misses + store.cache_misses_retired
         )
+        closed = metrics.counters["regproxy_connections_closed_total"]
+        closed[(("reason", "slow-head"),)] = GuardedRequestHandler.closed_slow
+        closed[(("reason", "over-limit"),)] = GuardedRequestHandler.refused_over_limit
+        closed[(("reason", "head-too-large"),)] = GuardedRequestHandler.refused_head_too_large
         if audit is not None:
             metrics.counters["regproxy_audit_dropped_total"][()] = audit.dropped
         if snapshot is not None:

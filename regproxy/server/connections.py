@@ -4,7 +4,9 @@ client disconnect are aiohttp settings, passed by :mod:`regproxy.server.run`.
 
 A connection must complete a request head within ``header_timeout`` of opening, and of each
 time it starts sending a new one; a connection that trickles header bytes is closed. An idle
-keep-alive connection (no partial request) is left to the keep-alive timeout.
+keep-alive connection (no partial request) is left to the keep-alive timeout. aiohttp limits
+each header line; the whole request head is limited here too (``max_head_size``), and errors
+the HTTP parser raises are answered in OCI error JSON without echoing the input.
 
 During a graceful shutdown the body of a request in flight keeps being received (aiohttp
 itself would stop reading the socket), so an upload that started before SIGTERM completes.
@@ -15,26 +17,42 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from regproxy.errors import ErrorCode, OciError
+from regproxy.server.responses import error_response
 
 log = logging.getLogger("regproxy.limits")
+
+
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: application/json\r\nConnection: close\r\n"
+    b"Docker-Distribution-API-Version: registry/2.0\r\n"
+)
 
 
 class GuardedRequestHandler(RequestHandler):
     header_timeout: float = 10.0
     max_connections: int = 1024
+    max_head_size: int = 65536
+    # process-wide counts, exported as regproxy_connections_closed_total{reason}
     closed_slow = 0
     refused_over_limit = 0
+    refused_head_too_large = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._guard: asyncio.TimerHandle | None = None
         self._seen_requests = 0
         self._partial = False
+        self._head_bytes = 0
         manager = self._manager
         if manager is not None and len(manager.connections) > self.max_connections:
-            type(self).refused_over_limit += 1
+            GuardedRequestHandler.refused_over_limit += 1
             self.force_close()
             transport.close()
             return
@@ -46,7 +64,32 @@ class GuardedRequestHandler(RequestHandler):
             return
         before = self._request_count
         super().data_received(data)
-        self._partial = self._request_count == before and not self._request_in_progress
+        self._partial = self._request_count == before and not self._request_in_progress and not self._messages
+        # Bytes before the first request head is complete can only be head bytes; later on a
+        # keep-alive connection body bytes are indistinguishable here, so later heads are
+        # measured whole by the handler (and trickled ones are cut by the header timeout).
+        first_head = self._request_count == 0 and self._partial
+        self._head_bytes = self._head_bytes + len(data) if first_head else 0
+        if self._head_bytes > self.max_head_size and self.transport is not None:
+            GuardedRequestHandler.refused_head_too_large += 1
+            body = orjson.dumps(
+                {"errors": [{"code": "UNSUPPORTED", "message": f"request head exceeds {self.max_head_size} bytes"}]}
+            )
+            self.transport.write(_HEAD_TOO_LARGE + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            self.force_close()
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        """Protocol-level errors (a malformed or oversized head) in OCI error JSON.
+
+        aiohttp's own answer is an HTML page that quotes part of the input; this one names the
+        status only, and the details go to the log."""
+        if exc is not None:
+            log.info("refused a malformed request: %s", exc)
+        code = ErrorCode.UNKNOWN if status >= 500 else ErrorCode.UNSUPPORTED
+        reason = "internal error" if status >= 500 else "malformed request"
+        return error_response(OciError(reason, code=code, status=status))
 
     def _receive_while_closing(self, data: bytes) -> None:
         """Keep feeding the request in flight during a graceful shutdown.
@@ -72,8 +115,9 @@ class GuardedRequestHandler(RequestHandler):
         progressed = self._request_count != self._seen_requests
         self._seen_requests = self._request_count
         if not progressed and not self._request_in_progress and (self._partial or self._request_count == 0):
-            type(self).closed_slow += 1
-            log.info("closing a connection that sent no complete request head in %.0fs", self.header_timeout)
+            GuardedRequestHandler.closed_slow += 1
+            # debug only: under a slowloris attack this would flood the log; the count is a metric
+            log.debug("closing a connection that sent no complete request head in %.0fs", self.header_timeout)
             self.force_close()  # closes the transport (and sets it to None)
             return
         self._guard = self._loop.call_later(self.header_timeout, self._check_header_progress)
@@ -86,7 +130,9 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
 
-def guarded_server(runner: web.AppRunner, *, header_timeout: float, max_connections: int) -> None:
+def guarded_server(
+    runner: web.AppRunner, *, header_timeout: float, max_connections: int, max_head_size: int = 65536
+) -> None:
     """Make ``runner``'s server hand out guarded protocol instances (call after setup).
 
     aiohttp's sites use the server object itself as the protocol factory, so the server's
@@ -97,7 +143,7 @@ def guarded_server(runner: web.AppRunner, *, header_timeout: float, max_connecti
     handler_class = type(
         "ConfiguredGuardedRequestHandler",
         (GuardedRequestHandler,),
-        {"header_timeout": header_timeout, "max_connections": max_connections},
+        {"header_timeout": header_timeout, "max_connections": max_connections, "max_head_size": max_head_size},
     )
 
     class GuardedServer(type(server)):  # type: ignore[misc]

@@ -31,7 +31,7 @@ from regproxy.authorization import (
     pushed_tags,
 )
 from regproxy.config import Config
-from regproxy.errors import Denied, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
+from regproxy.errors import Denied, ErrorCode, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
 from regproxy.identity.chain import (
     Authenticator,
     Invalid,
@@ -93,6 +93,7 @@ class RegistryHandler:
         self.external_url = config.public_url
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
+        self.max_head_size = config.limits.max_header_size * 4
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
@@ -115,6 +116,10 @@ class RegistryHandler:
         )
         head = request.method == "HEAD"
         try:
+            if _head_size(request) > self.max_head_size:  # aiohttp limits each line, not their sum
+                raise OciError(
+                    f"request head exceeds {self.max_head_size} bytes", code=ErrorCode.UNSUPPORTED, status=431
+                )
             response = await self._handle(request, path, query, event, started)
         except OciError as error:
             if not event.decision:
@@ -159,7 +164,7 @@ class RegistryHandler:
 
         if self.limiter is not None and not self.limiter.acquire(principal.id):
             self.metrics.inc("regproxy_rate_limited_total")
-            raise TooManyRequests("too many requests for this principal; slow down")
+            raise TooManyRequests("too many requests for this principal; slow down", headers={"Retry-After": "1"})
         try:
             drop_mount = False
             if parsed.route is RouteKind.BASE:
@@ -384,6 +389,10 @@ class RegistryHandler:
             for name, value in response_headers([("Link", link)], self.upstream.origin, self.external_url):
                 response.headers[name] = value
         return response
+
+
+def _head_size(request: web.Request) -> int:
+    return sum(len(name) + len(value) + 4 for name, value in request.raw_headers) + len(request.raw_path)
 
 
 def _copy_headers(response: web.StreamResponse, headers: list[tuple[str, str]]) -> None:

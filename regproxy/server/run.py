@@ -101,7 +101,12 @@ async def serve_process(
         max_field_size=limits.max_header_size,
     )
     await runner.setup()
-    guarded_server(runner, header_timeout=limits.header_timeout, max_connections=limits.max_connections)
+    guarded_server(
+        runner,
+        header_timeout=limits.header_timeout,
+        max_connections=limits.max_connections,
+        max_head_size=limits.max_header_size * 4,
+    )
     ssl_context = _ssl_context(config)
     if sock is None:
         sock = bind_socket(config.listen, reuse_port=False)
