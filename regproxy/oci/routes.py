@@ -97,20 +97,17 @@ _PATHS: dict[RouteKind, Callable[[RegistryRequest], str]] = {
     RouteKind.REFERRERS: lambda r: f"/v2/{r.repository}/referrers/{r.digest}",
 }
 
-# Tried in the order distribution's router registers them; each regex is compiled once.
-_N = grammar.NAME
-_ROUTES: tuple[tuple[RouteKind, re.Pattern[str]], ...] = (
-    (RouteKind.BASE, re.compile(r"/v2/")),
-    (RouteKind.CATALOG, re.compile(r"/v2/_catalog")),
-    (RouteKind.TAGS, re.compile(rf"/v2/(?P<name>{_N})/tags/list")),
-    (RouteKind.MANIFEST, re.compile(rf"/v2/(?P<name>{_N})/manifests/(?P<ref>{grammar.REFERENCE})")),
-    (RouteKind.BLOB, re.compile(rf"/v2/(?P<name>{_N})/blobs/(?P<digest>{grammar.DIGEST})")),
-    (RouteKind.UPLOAD_START, re.compile(rf"/v2/(?P<name>{_N})/blobs/uploads/")),
-    (
-        RouteKind.UPLOAD_SESSION,
-        re.compile(rf"/v2/(?P<name>{_N})/blobs/uploads/(?P<uuid>{grammar.UPLOAD_ID})"),
-    ),
-    (RouteKind.REFERRERS, re.compile(rf"/v2/(?P<name>{_N})/referrers/(?P<digest>{grammar.DIGEST})")),
+# The routes with a repository name, in the order distribution's router registers them: the
+# marker that ends the name, and the grammar of what follows it. Distribution matches the name
+# greedily; since nothing after a marker may contain "/", the greedy match is always the split
+# at the *last* occurrence of the marker (tests hold this against the router's regexes).
+_NAMED_ROUTES: tuple[tuple[RouteKind, str, re.Pattern[str] | None], ...] = (
+    (RouteKind.TAGS, "/tags/list", None),
+    (RouteKind.MANIFEST, "/manifests/", re.compile(grammar.REFERENCE)),
+    (RouteKind.BLOB, "/blobs/", re.compile(grammar.DIGEST)),
+    (RouteKind.UPLOAD_START, "/blobs/uploads/", None),
+    (RouteKind.UPLOAD_SESSION, "/blobs/uploads/", re.compile(grammar.UPLOAD_ID)),
+    (RouteKind.REFERRERS, "/referrers/", re.compile(grammar.DIGEST)),
 )
 
 _ALLOWED_METHODS: dict[RouteKind, frozenset[str]] = {
@@ -163,11 +160,9 @@ def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[s
     if "//" in raw_path or "/./" in raw_path or "/../" in raw_path or raw_path.endswith(("/.", "/..")):
         raise refuse("path has empty or dot segments", ErrorCode.NAME_INVALID)
 
-    kind, match = _match_route(raw_path)
+    kind, name, tail = _match_route(raw_path)
     if method not in _ALLOWED_METHODS[kind]:
         raise refuse(f"method `{method}` is not allowed on this route", status=405)
-    groups = match.groupdict()
-    name = groups.get("name") or ""
     if len(name) > grammar.NAME_MAX_LENGTH:
         raise refuse("repository name is too long", ErrorCode.NAME_INVALID)
     params = _parse_query(raw_query, _QUERY.get((kind, method), _NO_PARAMS))
@@ -181,10 +176,10 @@ def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[s
         _check_pagination(params)
         return RegistryRequest(method, kind, Action.LIST, name, query=params)
     if kind is RouteKind.MANIFEST:
-        return _manifest(method, name, groups["ref"], params)
+        return _manifest(method, name, tail, params)
     if kind is RouteKind.BLOB:
         action = Action.DELETE_BLOB if method == "DELETE" else Action.PULL
-        return RegistryRequest(method, kind, action, name, digest=groups["digest"], query=params)
+        return RegistryRequest(method, kind, action, name, digest=tail, query=params)
     if kind is RouteKind.UPLOAD_START:
         return _upload_start(method, name, params, headers)
     if kind is RouteKind.UPLOAD_SESSION:
@@ -193,19 +188,34 @@ def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[s
                 raise refuse("`_state` is malformed", ErrorCode.BLOB_UPLOAD_INVALID)
             if key == "digest" and not grammar.is_digest(value):
                 raise refuse("`digest` is not a supported digest", ErrorCode.DIGEST_INVALID)
-        return RegistryRequest(method, kind, Action.PUSH, name, upload_id=groups["uuid"], query=params)
+        return RegistryRequest(method, kind, Action.PUSH, name, upload_id=tail, query=params)
     # REFERRERS
     for _key, value in params:
         if _MEDIA_TYPE_RE.fullmatch(value) is None:
             raise refuse("`artifactType` is not a media type")
-    return RegistryRequest(method, kind, Action.PULL, name, digest=groups["digest"], query=params)
+    return RegistryRequest(method, kind, Action.PULL, name, digest=tail, query=params)
 
 
-def _match_route(raw_path: str) -> tuple[RouteKind, re.Match[str]]:
-    for kind, pattern in _ROUTES:
-        match = pattern.fullmatch(raw_path)
-        if match is not None:
-            return kind, match
+def _match_route(raw_path: str) -> tuple[RouteKind, str, str]:
+    """(route, repository name, what follows the route's marker) — or refused."""
+    if raw_path == "/v2/":
+        return RouteKind.BASE, "", ""
+    if raw_path == "/v2/_catalog":
+        return RouteKind.CATALOG, "", ""
+    if raw_path.startswith("/v2/"):
+        rest = raw_path[4:]
+        for kind, marker, tail_grammar in _NAMED_ROUTES:
+            at = rest.rfind(marker)
+            if at <= 0:
+                continue
+            name, tail = rest[:at], rest[at + len(marker) :]
+            if tail_grammar is None:
+                if tail:
+                    continue
+            elif not tail or tail_grammar.fullmatch(tail) is None:
+                continue
+            if grammar.NAME_RE.fullmatch(name) is not None:
+                return kind, name, tail
     raise refuse("no such route in the distribution API", ErrorCode.NAME_INVALID, status=404)
 
 
