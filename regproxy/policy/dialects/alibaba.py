@@ -31,12 +31,7 @@ from enum import StrEnum
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import DELETE_ACTIONS, Action
 from regproxy.policy.dialects import DialectContext, Document
-from regproxy.policy.dialects.tencent import (
-    bind_statements,
-    build_statements,
-    ip_condition,
-    time_condition,
-)
+from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.jsonsource import (
     JsonArray,
     JsonObject,
@@ -120,14 +115,10 @@ _DATE_OPERATORS = {
 class AlibabaDialect:
     name = DIALECT
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
         if stem in SYSTEM_POLICIES:
-            raise PolicyError(
-                location, f"`{stem}` is the name of an Alibaba system policy; rename the file"
-            )
+            raise PolicyError(location, f"`{stem}` is the name of an Alibaba system policy; rename the file")
         return compile_ram(text, location, stem, context)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
@@ -147,9 +138,7 @@ class AlibabaDialect:
         return bind_statements(document, principals, project, binding_id)
 
 
-def compile_ram(
-    text: str, location: SourceLocation, name: str, context: DialectContext
-) -> Document:
+def compile_ram(text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
     """One RAM document → a :class:`Document` of statements waiting for their principals."""
     try:
         data = load_json(text)
@@ -206,14 +195,8 @@ def _compile_statement(
     named: dict[str, CloudAction] = {}
     for word, where in _strings(item, key, location):
         named.update((a.name.lower(), a) for a in expand_action(word, where))
-    chosen = (
-        list(named.values())
-        if key == "Action"
-        else [a for n, a in ALIBABA_ACTIONS.items() if n not in named]
-    )
-    resources = [
-        parse_resource(word, where, context) for word, where in _strings(item, "Resource", location)
-    ]
+    chosen = list(named.values()) if key == "Action" else [a for n, a in ALIBABA_ACTIONS.items() if n not in named]
+    resources = [parse_resource(word, where, context) for word, where in _strings(item, "Resource", location)]
     reached: dict[frozenset[ResourcePattern], set[Action]] = {}
     for level in (Level.REPOSITORY, Level.LISTING):
         actions = {act for a in chosen if a.level is level for act in a.actions}
@@ -258,9 +241,7 @@ def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
         raise PolicyError(location, f"action `{word}` is not `service:ActionName`")
     near = difflib.get_close_matches(text, _MAPPED, n=1, cutoff=0.85)
     if near:
-        raise PolicyError(
-            location, f"unknown action `{word}`; did you mean `{ALIBABA_ACTIONS[near[0]].name}`?"
-        )
+        raise PolicyError(location, f"unknown action `{word}`; did you mean `{ALIBABA_ACTIONS[near[0]].name}`?")
     return []
 
 
@@ -289,39 +270,27 @@ def parse_resource(text: str, location: SourceLocation, context: DialectContext)
         return RamResource(text, None, reachable=True)
     parts = text.split(":", 4)
     if len(parts) != 5 or parts[0] != "acs":
-        raise PolicyError(
-            location, f"resource `{text}` is not `*` nor `acs:SERVICE:REGION:ACCOUNT:RESOURCE`"
-        )
+        raise PolicyError(location, f"resource `{text}` is not `*` nor `acs:SERVICE:REGION:ACCOUNT:RESOURCE`")
     _, service, region, account, relative = parts
     if not _glob_matches(service, "cr"):
         return RamResource(text, None, reachable=False)  # another product's resource
     for segment, what in ((region, "region"), (account, "account")):
         if not segment:
-            raise PolicyError(
-                location, f"resource `{text}` has an empty {what}; write `*` or a {what} id"
-            )
-    here = _glob_matches(region, context.alibaba_region) and _glob_matches(
-        account, context.alibaba_account
-    )
+            raise PolicyError(location, f"resource `{text}` has an empty {what}; write `*` or a {what} id")
+    here = _glob_matches(region, context.alibaba_region) and _glob_matches(account, context.alibaba_account)
     if relative == "*":
         return RamResource(text, None, reachable=here)
     kind, _, path = relative.partition("/")
     if kind != "repository":
         if "*" in kind:
-            raise PolicyError(
-                location, f"resource `{text}`: write `*` or `repository/NAMESPACE/REPOSITORY`"
-            )
+            raise PolicyError(location, f"resource `{text}`: write `*` or `repository/NAMESPACE/REPOSITORY`")
         return RamResource(text, None, reachable=False)  # instances, charts: not repositories
     if not path:
-        raise PolicyError(
-            location, f"resource `{text}` is not `…:repository/NAMESPACE[/REPOSITORY]`"
-        )
+        raise PolicyError(location, f"resource `{text}` is not `…:repository/NAMESPACE[/REPOSITORY]`")
     if path != path.lower():
         raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
     if not _PATH.fullmatch(path) or "//" in path or path[0] == "/" or path[-1] == "/":
-        raise PolicyError(
-            location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)"
-        )
+        raise PolicyError(location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)")
     return RamResource(text, path, reachable=here)
 
 
@@ -361,8 +330,7 @@ def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condi
             known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
             raise PolicyError(
                 op_where,
-                f"condition operator `{operator}` is not supported at a registry edge "
-                f"(supported: {known})",
+                f"condition operator `{operator}` is not supported at a registry edge (supported: {known})",
             )
         for key in keys:
             key_where = at_key(location, keys, key)
@@ -379,18 +347,14 @@ def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condi
     return tuple(out)
 
 
-def _strings(
-    item: JsonObject, key: str, location: SourceLocation
-) -> list[tuple[str, SourceLocation]]:
+def _strings(item: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
     try:
         return string_list(item, key, location)
     except ValueError as exc:
         raise PolicyError(at_key(location, item, key), str(exc)) from None
 
 
-def _check_keys(
-    obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str
-) -> None:
+def _check_keys(obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str) -> None:
     by_lower = {k.lower(): k for k in allowed}
     for key in obj:
         if key in allowed:

@@ -24,17 +24,14 @@ user-facing version of this module, with every decision the Tencent documents le
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import DELETE_ACTIONS, Action
-from regproxy.policy.conditions import AnyOf, Not, SourceAddressIn, TimeWindow
 from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.jsonsource import (
     JsonArray,
     JsonObject,
@@ -48,7 +45,6 @@ from regproxy.policy.model import (
     Condition,
     Effect,
     PrincipalRef,
-    PrincipalSelector,
     ResourcePattern,
     Statement,
 )
@@ -168,35 +164,26 @@ _STATEMENT_KEYS = frozenset({"effect", "action", "resource", "condition"})
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _PATH = re.compile(r"[a-z0-9._/*-]+")
 _TAG = re.compile(r"[A-Za-z0-9._*-]+")
-_BINDABLE = frozenset(
-    {PrincipalSelector.USER, PrincipalSelector.GROUP, PrincipalSelector.SERVICE_ACCOUNT}
-)
 
 _IP_OPERATORS = {"ip_equal": False, "ip_not_equal": True}  # operator -> negated
 _DATE_OPERATORS = {
     "date_equal": "eq", "date_not_equal": "ne", "date_less_than": "lt",
     "date_less_than_equal": "le", "date_greater_than": "gt", "date_greater_than_equal": "ge",
 }  # fmt: skip
-_TICK = timedelta(microseconds=1)  # the resolution of datetime: `<= t` is `< t + tick`
 
 
 class TencentDialect:
     name = DIALECT
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
         if stem in PRESETS:
-            raise PolicyError(
-                location, f"`{stem}` is the name of a Tencent preset policy; rename the file"
-            )
+            raise PolicyError(location, f"`{stem}` is the name of a Tencent preset policy; rename the file")
         return compile_cam(text, location, stem)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
         return tuple(
-            compile_cam(text, SourceLocation(f"<preset {DIALECT}/{name}>"), name)
-            for name, text in PRESETS.items()
+            compile_cam(text, SourceLocation(f"<preset {DIALECT}/{name}>"), name) for name, text in PRESETS.items()
         )
 
     def bind(
@@ -208,27 +195,6 @@ class TencentDialect:
         context: DialectContext,
     ) -> tuple[Statement, ...]:
         return bind_statements(document, principals, project, binding_id)
-
-
-def bind_statements(
-    document: Document, principals: tuple[PrincipalRef, ...], project: str | None, binding_id: str
-) -> tuple[Statement, ...]:
-    """The document's statements for ``principals``, ids ``BINDING/DOCUMENT#N``."""
-    if project is not None:
-        raise PolicyError(
-            document.location,
-            f"binding `{binding_id}`: {document.dialect} policies take no `project`",
-        )
-    for ref in principals:
-        if ref.selector not in _BINDABLE:
-            raise PolicyError(
-                document.location,
-                f"binding `{binding_id}`: a {document.dialect} policy is attached to users, "
-                f"groups and service accounts, not to `{ref}`",
-            )
-    return tuple(
-        replace(s, id=f"{binding_id}/{s.id}", principals=principals) for s in document.statements
-    )
 
 
 def compile_cam(text: str, location: SourceLocation, name: str) -> Document:
@@ -277,9 +243,7 @@ def _compile_statement(item: object, location: SourceLocation, sid: str) -> list
         cloud_actions.extend(found)
         if is_explicit:
             explicit.extend((a, where) for a in found)
-    resources = [
-        parse_resource(word, where) for word, where in _strings(item, "resource", location)
-    ]
+    resources = [parse_resource(word, where) for word, where in _strings(item, "resource", location)]
     conditions = _parse_conditions(item, location)
 
     # (service, level) → the canonical actions checked there, and the patterns that reach it.
@@ -294,51 +258,10 @@ def _compile_statement(item: object, location: SourceLocation, sid: str) -> list
             if actions and patterns:
                 reached.setdefault(patterns, set()).update(actions)
     for action, where in explicit:
-        if action.level in _EDGE_LEVELS and not any(
-            r.patterns(action.service, action.level) for r in resources
-        ):
+        if action.level in _EDGE_LEVELS and not any(r.patterns(action.service, action.level) for r in resources):
             raise PolicyError(where, _unreachable(action))
 
-    return build_statements(
-        reached, sid, effect=effect, conditions=conditions, location=location, dialect=DIALECT
-    )
-
-
-def build_statements(
-    reached: dict[frozenset[ResourcePattern], set[Action]],
-    sid: str,
-    *,
-    effect: Effect,
-    conditions: tuple[Condition, ...],
-    location: SourceLocation,
-    dialect: str,
-) -> list[Statement]:
-    """Statements granting exactly each (patterns → actions) pair of ``reached``, no more.
-
-    A model statement grants its actions on all its resources, so one cloud statement whose
-    actions are checked against different resources becomes several: pairs with the same
-    action set share one. The first keeps the id ``sid``; the others are ``sid.1``, ``sid.2``.
-    """
-    merged: dict[frozenset[Action], set[ResourcePattern]] = {}
-    for patterns, actions in reached.items():
-        merged.setdefault(frozenset(actions), set()).update(patterns)
-    groups = sorted(
-        ((tuple(sorted(patterns, key=str)), actions) for actions, patterns in merged.items()),
-        key=lambda group: [str(p) for p in group[0]],
-    )
-    return [
-        Statement(
-            id=sid if n == 0 else f"{sid}.{n}",
-            effect=effect,
-            principals=(),
-            actions=actions,
-            resources=patterns,
-            conditions=conditions,
-            location=location,
-            dialect=dialect,
-        )
-        for n, (patterns, actions) in enumerate(groups)
-    ]
+    return build_statements(reached, sid, effect=effect, conditions=conditions, location=location, dialect=DIALECT)
 
 
 def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
@@ -361,9 +284,7 @@ def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction
         pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
         found = [a for n, a in TENCENT_ACTIONS.items() if pattern.fullmatch(n)]
         if not found:
-            raise PolicyError(
-                location, f"action `{word}` matches no {service} action regproxy knows"
-            )
+            raise PolicyError(location, f"action `{word}` matches no {service} action regproxy knows")
         return found, False
     if text in TENCENT_ACTIONS:
         return [TENCENT_ACTIONS[text]], True
@@ -427,9 +348,7 @@ def parse_resource(text: str, location: SourceLocation) -> CamResource:
     if service not in SERVICES:
         return CamResource(text, frozenset(), None)  # another product's
     if project:
-        raise PolicyError(
-            location, f"resource `{text}`: leave the project segment empty (`qcs::{service}:…`)"
-        )
+        raise PolicyError(location, f"resource `{text}`: leave the project segment empty (`qcs::{service}:…`)")
     kind, slash, path = rest.partition("/")
     if kind in ("repository", "instance") and service == "tcr":
         raise PolicyError(
@@ -446,16 +365,12 @@ def parse_resource(text: str, location: SourceLocation) -> CamResource:
     if rest == "*":
         return CamResource(text, frozenset({service}), None)
     if kind != "repo" or not slash or not path:
-        raise PolicyError(
-            location, f"resource `{text}` is not `qcs::{service}:::repo/NAMESPACE[/NAME[:TAG]]`"
-        )
+        raise PolicyError(location, f"resource `{text}` is not `qcs::{service}:::repo/NAMESPACE[/NAME[:TAG]]`")
     name, colon, tag = path.partition(":")
     if name != name.lower():
         raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
     if not _PATH.fullmatch(name) or "//" in name or name[0] == "/" or name[-1] == "/":
-        raise PolicyError(
-            location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)"
-        )
+        raise PolicyError(location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)")
     if colon and not _TAG.fullmatch(tag):
         raise PolicyError(location, f"resource `{text}` has an invalid tag pattern")
     return CamResource(text, frozenset({service}), path)
@@ -507,16 +422,13 @@ def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condi
             known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
             raise PolicyError(
                 op_where,
-                f"condition operator `{operator}` is not supported at a registry edge "
-                f"(supported: {known})",
+                f"condition operator `{operator}` is not supported at a registry edge (supported: {known})",
             )
         if not isinstance(keys, JsonObject) or not keys:
             raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
         for key in keys:
             if key != expected:
-                raise PolicyError(
-                    at_key(location, keys, key), f"`{operator}` tests `{expected}`, not `{key}`"
-                )
+                raise PolicyError(at_key(location, keys, key), f"`{operator}` tests `{expected}`, not `{key}`")
             values = _values(keys, key, location)
             try:
                 if operator in _IP_OPERATORS:
@@ -528,43 +440,6 @@ def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condi
     return tuple(out)
 
 
-def ip_condition(values: Iterable[str], *, negated: bool) -> Condition:
-    networks = tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
-    inside = SourceAddressIn(networks)
-    return Not(inside) if negated else inside
-
-
-def time_condition(op: str, values: Iterable[str]) -> Condition:
-    """``op`` in eq, ne, lt, le, gt, ge against each instant; several instants OR."""
-    windows: list[Condition] = []
-    for value in values:
-        t = parse_instant(value)
-        if op == "lt":
-            windows.append(TimeWindow(not_after=t))
-        elif op == "le":
-            windows.append(TimeWindow(not_after=t + _TICK))
-        elif op == "gt":
-            windows.append(TimeWindow(not_before=t + _TICK))
-        elif op == "ge":
-            windows.append(TimeWindow(not_before=t))
-        else:
-            windows.append(TimeWindow(not_before=t, not_after=t + _TICK))
-    inner = windows[0] if len(windows) == 1 else AnyOf(tuple(windows))
-    return Not(inner) if op == "ne" else inner
-
-
-def parse_instant(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(
-            f"`{value}` is not an ISO 8601 time such as `2016-06-01T00:01:00Z`"
-        ) from None
-    if moment.tzinfo is None:
-        raise ValueError(f"`{value}` has no zone; write `Z` or an offset such as `+08:00`")
-    return moment
-
-
 def _values(obj: JsonObject, key: str, location: SourceLocation) -> list[str]:
     try:
         return [v for v, _ in string_list(obj, key, location)]
@@ -572,26 +447,20 @@ def _values(obj: JsonObject, key: str, location: SourceLocation) -> list[str]:
         raise PolicyError(at_key(location, obj, key), str(exc)) from None
 
 
-def _strings(
-    item: JsonObject, key: str, location: SourceLocation
-) -> list[tuple[str, SourceLocation]]:
+def _strings(item: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
     try:
         return string_list(item, key, location)
     except ValueError as exc:
         raise PolicyError(at_key(location, item, key), str(exc)) from None
 
 
-def _check_keys(
-    obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str
-) -> None:
+def _check_keys(obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str) -> None:
     for key in obj:
         if key in allowed:
             continue
         where = at_key(location, obj, key)
         if key.lower() in allowed:
-            raise PolicyError(
-                where, f"CAM element names are lower-case: write `{key.lower()}`, not `{key}`"
-            )
+            raise PolicyError(where, f"CAM element names are lower-case: write `{key.lower()}`, not `{key}`")
         if key.lower() == "principal":
             raise PolicyError(
                 where,
