@@ -70,6 +70,7 @@ __all__ = [
     "check_time_claims",
     "credential_revoked",
     "credential_scope_from_claims",
+    "decode_signed",
     "new_jti",
     "peek_issuer",
     "principal_claim",
@@ -181,6 +182,49 @@ def sign_claims(claims: Mapping[str, Any], key: SigningKey, use: TokenUse) -> st
     )
 
 
+def decode_signed(
+    token: str,
+    public_key: Any,
+    algorithm: str,
+    *,
+    audience: str,
+    issuer: str,
+    strict_audience: bool,
+    required: Sequence[str] = REQUIRED_CLAIMS,
+    audience_error: str = "token is for another audience",
+) -> dict[str, Any]:
+    """PyJWT's signature, ``aud`` and ``iss`` checks with the algorithm pinned by the caller;
+    times are left to :func:`check_time_claims` against the injected clock. Every failure is
+    an :class:`InvalidToken` with a reason fit for a log line."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            public_key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": list(required),
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "strict_aud": strict_audience,
+                "enforce_minimum_key_length": True,
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("token signature does not verify") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"token lacks `{exc.claim}`") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken(audience_error) from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("token is from another issuer") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("token does not verify") from None
+    return claims
+
+
 def verify_signed(
     token: str,
     keys: KeySet,
@@ -207,33 +251,15 @@ def verify_signed(
         raise InvalidToken(f"token algorithm is not the key's ({key.algorithm.value})")
     if header.get("typ") != HEADER_TYPES[use]:
         raise InvalidToken(f"not a regproxy {use.value} token")
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.public_key,
-            algorithms=[key.algorithm.value],
-            audience=audience,
-            issuer=issuer,
-            options={
-                "require": REQUIRED_CLAIMS,
-                # Times are checked below against the injected clock, not PyJWT's own.
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "strict_aud": True,
-                "enforce_minimum_key_length": True,
-            },
-        )
-    except jwt.InvalidSignatureError:
-        raise InvalidToken("token signature does not verify") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise InvalidToken(f"token lacks `{exc.claim}`") from None
-    except jwt.InvalidAudienceError:
-        raise InvalidToken("token is for another service") from None
-    except jwt.InvalidIssuerError:
-        raise InvalidToken("token is from another issuer") from None
-    except jwt.PyJWTError:
-        raise InvalidToken("token does not verify") from None
+    claims = decode_signed(
+        token,
+        key.public_key,
+        key.algorithm.value,
+        audience=audience,
+        issuer=issuer,
+        strict_audience=True,
+        audience_error="token is for another service",
+    )
     check_time_claims(claims, now=now, leeway=leeway, max_lifetime=max_lifetime)
     private = claims.get(CLAIM)
     if not isinstance(private, dict) or private.get("use") != use.value:
@@ -313,9 +339,7 @@ def credential_revoked(principal: Principal, revoked: frozenset[str]) -> bool:
     return cid in revoked or (cid.startswith(STS_USERNAME_PREFIX) and cid.removeprefix(STS_USERNAME_PREFIX) in revoked)
 
 
-def bound_by_credential(
-    scope: CredentialScope, credential: CredentialScope | None
-) -> CredentialScope:
+def bound_by_credential(scope: CredentialScope, credential: CredentialScope | None) -> CredentialScope:
     """``scope`` intersected with the credential's own scope, named after the credential's."""
     if credential is None:
         return scope
@@ -370,10 +394,7 @@ class TokenService:
         Raises ``ValueError`` for a malformed access list or an already expired principal.
         """
         try:
-            entries = [
-                {"type": e["type"], "name": e["name"], "actions": list(e["actions"])}
-                for e in access
-            ]
+            entries = [{"type": e["type"], "name": e["name"], "actions": list(e["actions"])} for e in access]
         except (KeyError, TypeError):
             raise ValueError("`access` entries need `type`, `name` and `actions`") from None
         access_to_scope(entries)  # refuse to sign what verification would refuse to read
