@@ -13,13 +13,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from regproxy.authorization import public_statements
 from regproxy.config import Config, load_config
-from regproxy.errors import ConfigError, IdentityFileError, RegproxyError
+from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.principal import ANONYMOUS, PrincipalKind, make_principal
 from regproxy.identity.sts import issue_credential
@@ -29,6 +30,8 @@ from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import RequestContext
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
+
+T = TypeVar("T")
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,38 +94,45 @@ def _load_policy(args: argparse.Namespace, directory: str | None) -> tuple[Confi
     return config, policy_set
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+class CommandFailed(Exception):
+    """Raised once the errors are printed: ``main`` exits with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _reported(load: Callable[..., T], *args: Any) -> T:
+    """Run a loader; print a refused policy set error by error, or any other error, and fail."""
     try:
-        config, policy_set = _load_policy(args, args.directory)
-        if config.identities is not None:
-            load_identities_file(config.identities)
+        return load(*args)
+    except ConfigError:
+        raise
     except PolicySetInvalid as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
         print(f"{len(exc.errors)} error(s); the set would be refused whole", file=sys.stderr)
-        return 1
-    except ConfigError:
-        raise
-    except (IdentityFileError, RegproxyError, OSError) as exc:
+        raise CommandFailed(1) from None
+    except (RegproxyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CommandFailed(1) from None
+
+
+def _load_or_report(args: argparse.Namespace, directory: str | None) -> tuple[Config, Any]:
+    return _reported(_load_policy, args, directory)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config, policy_set = _load_or_report(args, args.directory)
+    if config.identities is not None:
+        _reported(load_identities_file, config.identities)
     print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    try:
-        config, policy_set = _load_policy(args, args.directory)
-        identities = load_identities_file(config.identities)
-    except PolicySetInvalid as exc:
-        for error in exc.errors:
-            print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ConfigError:
-        raise
-    except (RegproxyError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    config, policy_set = _load_or_report(args, args.directory)
+    identities = _reported(load_identities_file, config.identities)
     if args.principal == "anonymous":
         principal = ANONYMOUS
     else:
@@ -156,17 +166,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print what the policy set compiled to: one line per statement."""
-    try:
-        _, policy_set = _load_policy(args, args.directory)
-    except PolicySetInvalid as exc:
-        for error in exc.errors:
-            print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ConfigError:
-        raise
-    except (RegproxyError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    _, policy_set = _load_or_report(args, args.directory)
     for s in policy_set.statements:
         if args.file and not str(s.location.file).startswith(args.file):
             continue
@@ -316,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except CommandFailed as failed:
+        return failed.code
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
