@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import shutil
@@ -141,32 +139,8 @@ async def serve_process(
     await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
 
 
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def bound_streaming_memory() -> None:
-    """Keep memory flat while large bodies stream through.
-
-    Every chunk that passes through is a fresh bytes object of up to a few hundred KiB. glibc
-    serves such sizes with mmap at first, but raises its mmap threshold each time one is freed,
-    after which they come from the heap, where freed chunks are not given back and the peak
-    grows with the number of concurrent streams. Pinning the threshold (and the trim threshold)
-    keeps large chunks mmapped and returned on free. A no-op where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-    mallopt(_M_TRIM_THRESHOLD, 256 * 1024)
-
-
 def run(config: Config) -> int:
     """Entry for ``regproxy serve``: the only place uvloop is installed."""
-    bound_streaming_memory()
     if config.workers <= 1:
         uvloop.run(serve_process(config))
         return 0
