@@ -39,6 +39,7 @@ class BasicAuthenticator:
         self._cache: TTLCache[bytes, Principal] = TTLCache(maxsize=cache_size, ttl=cache_ttl)
         self._cache_owner: Identities | None = None
         self._hashing = asyncio.Semaphore(max_concurrent_hashes)
+        self._pending: dict[bytes, asyncio.Future[AuthResult]] = {}
 
     def _cache_key(self, username: str, secret: str) -> bytes:
         # keyed BLAKE2b is a MAC in one C call (RFC 7693 §2.5); hmac.new costs several Python calls
@@ -57,6 +58,26 @@ class BasicAuthenticator:
         if cached is not None and (cached.expires_at is None or cached.expires_at > now):
             return Valid(cached)
 
+        # One verification per credential at a time: when an entry expires under load, the
+        # requests that miss together wait for the one hash instead of each running their own.
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[AuthResult] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            result = await self._verify(identities, credentials, key, now)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters (if any) see it, nobody logs it as lost
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._pending[key]
+
+    async def _verify(self, identities: Identities, credentials: Credentials, key: bytes, now: float) -> AuthResult:
         name = credentials.username
         credential = identities.credentials.get(name)
         account = identities.logins.get(name)

@@ -529,10 +529,14 @@ class TokenAuthenticator:
 
     async def authenticate(self, credentials: Credentials) -> AuthResult:
         token = credentials.secret
-        if credentials.scheme is not Scheme.BEARER or not self._service.owns(token):
+        if credentials.scheme is not Scheme.BEARER:
             return NOT_MINE
         now = self._service.now()
+        # The cache first: only tokens this service verified are in it, and peeking at the
+        # issuer (a full JWT parse) costs more than the whole cached path.
         cached = self._cache.get(token, now)
+        if cached is None and not self._service.owns(token):
+            return NOT_MINE
         if cached is not None:
             try:  # remembered verification, but the revocation set is read as it is now
                 self._service.refuse_revoked(cached)

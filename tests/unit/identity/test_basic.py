@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import bcrypt
 import pytest
 
+import regproxy.identity.basic as basic_module
 from regproxy.errors import IdentityFileError, SourceLocation
 from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.chain import (
@@ -121,3 +124,21 @@ def test_plaintext_password_in_identities_is_refused() -> None:
 def test_malformed_authorization_is_refused(header: str) -> None:
     with pytest.raises(MalformedCredentials):
         parse_authorization(header)
+
+
+async def test_concurrent_misses_share_one_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a cached entry expires under load, the requests that miss together wait for one
+    hash instead of each running their own (32 MiB of scrypt each)."""
+    calls = 0
+    real = basic_module.verify_password
+
+    def counting(stored: str, password: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(stored, password)
+
+    monkeypatch.setattr(basic_module, "verify_password", counting)
+    auth = BasicAuthenticator(lambda: identities())
+    results = await asyncio.gather(*(auth.authenticate(basic("alice", "pw-a")) for _ in range(16)))
+    assert all(isinstance(r, Valid) for r in results)
+    assert calls == 1
