@@ -71,6 +71,7 @@ HELP = {
     "regproxy_tokens_issued_total": ("counter", "Tokens issued by the token service, by kind."),
     "regproxy_audit_dropped_total": ("counter", "Audit events dropped because the sink was slow."),
     "regproxy_rate_limited_total": ("counter", "Requests refused by a per-principal limit."),
+    "regproxy_connections_closed_total": ("counter", "Connections closed by a limit, by reason."),
 }
 
 
