@@ -8,33 +8,25 @@ that need it are skipped, with the reason and the command that installs it.
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
 
 import pytest
+
+from tests.support.tools import missing
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def _missing(reason: str) -> NoReturn:
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: a missing checker fails the run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
     if path is None:
-        _missing("systemd-analyze not found: apt-get install systemd")
+        missing("systemd-analyze not found: apt-get install systemd")
     return path
 
 
@@ -43,4 +35,4 @@ def kubernetes_validate() -> ModuleType:
     try:
         return importlib.import_module("kubernetes_validate")
     except ImportError:
-        _missing("kubernetes-validate not installed: pip install '.[test]'")
+        missing("kubernetes-validate not installed: pip install '.[test]'")
