@@ -37,6 +37,7 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 RELOADER = web.AppKey("reloader", Reloader)
+CHAIN = web.AppKey("chain", list[Authenticator])
 
 
 class TaskOwner:
@@ -116,6 +117,7 @@ def build_app(
 
     chain: list[Authenticator] = [BasicAuthenticator(lambda: store.identities)]
     token_realm = token_edge.install(app, config, store, metrics, chain, keys)
+    app[CHAIN] = chain
     handler = RegistryHandler(
         config,
         store,
