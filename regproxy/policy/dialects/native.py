@@ -115,14 +115,13 @@ def parse_statement(item: Any, location: SourceLocation, file_stem: str) -> Stat
         effect = Effect(str(item.get("effect", "")).lower())
     except ValueError:
         raise PolicyError(location, f"statement `{sid}`: `effect` must be allow or deny") from None
-    principals = tuple(_parse_principal(p, location, sid) for p in _string_list(item, "principals", location, sid))
-    actions: set[Action] = set()
-    for word in _string_list(item, "actions", location, sid):
-        try:
-            actions |= expand_action_pattern(word)
-        except ValueError as exc:
-            raise PolicyError(location, f"statement `{sid}`: {exc}") from None
-    resources = tuple(parse_resource(r, location, sid) for r in _string_list(item, "resources", location, sid))
+    # Lists repeat across the statements of a large set: each distinct one is parsed once.
+    try:
+        principals = _principals(_string_list(item, "principals", location, sid))
+        actions = _actions(_string_list(item, "actions", location, sid))
+        resources = _resources(_string_list(item, "resources", location, sid))
+    except ValueError as exc:
+        raise PolicyError(location, f"statement `{sid}`: {exc}") from None
     conditions = _parse_conditions(item.get("conditions"), location, sid)
     shadow = item.get("shadow", False)
     if not isinstance(shadow, bool):
@@ -131,21 +130,13 @@ def parse_statement(item: Any, location: SourceLocation, file_stem: str) -> Stat
         id=f"{file_stem}#{sid}",
         effect=effect,
         principals=principals,
-        actions=frozenset(actions),
+        actions=actions,
         resources=resources,
         conditions=conditions,
         location=location,
         dialect="native",
         shadow=shadow,
     )
-
-
-def parse_resource(text: str, location: SourceLocation, sid: str) -> ResourcePattern:
-    """``repository-glob[:tag-glob]``; the glob's literal parts must obey the name grammar."""
-    try:
-        return _resource(text)
-    except ValueError as exc:
-        raise PolicyError(location, f"statement `{sid}`: {exc}") from None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -162,23 +153,44 @@ def _resource(text: str) -> ResourcePattern:
     return ResourcePattern(repository, tag if sep else None)
 
 
-def _parse_principal(text: str, location: SourceLocation, sid: str) -> PrincipalRef:
-    try:
-        return _principal(text)
-    except ValueError as exc:
-        raise PolicyError(location, f"statement `{sid}`: {exc}") from None
+@functools.lru_cache(maxsize=65536)
+def _principals(words: tuple[str, ...]) -> tuple[PrincipalRef, ...]:
+    _check_words(words, "principals")
+    return tuple(PrincipalRef.parse(w) for w in words)
 
 
-_principal = functools.lru_cache(maxsize=65536)(PrincipalRef.parse)
+@functools.lru_cache(maxsize=4096)
+def _actions(words: tuple[str, ...]) -> frozenset[Action]:
+    _check_words(words, "actions")
+    return frozenset().union(*(expand_action_pattern(w) for w in words))
 
 
-def _string_list(item: dict[str, Any], key: str, location: SourceLocation, sid: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _resources(words: tuple[str, ...]) -> tuple[ResourcePattern, ...]:
+    _check_words(words, "resources")
+    return tuple(_resource(w) for w in words)
+
+
+def _string_list(item: dict[str, Any], key: str, location: SourceLocation, sid: str) -> tuple[str, ...]:
+    """The list under ``key`` as a tuple; its elements are checked by the cached parsers below
+    (each distinct list once), so a large set does not re-check the same lists."""
     value = item.get(key)
     if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        return (value,)
+    if not isinstance(value, list) or not value:
         raise PolicyError(location, f"statement `{sid}`: `{key}` must be a non-empty list of strings")
-    return value
+    words = tuple(value)
+    try:
+        hash(words)
+    except TypeError:
+        raise PolicyError(location, f"statement `{sid}`: `{key}` must be a non-empty list of strings") from None
+    return words
+
+
+def _check_words(words: tuple[str, ...], key: str) -> None:
+    for w in words:
+        if not isinstance(w, str) or not w:
+            raise ValueError(f"`{key}` must be a non-empty list of strings")
 
 
 def _parse_conditions(raw: Any, location: SourceLocation, sid: str) -> tuple[Condition, ...]:
