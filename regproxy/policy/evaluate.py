@@ -13,7 +13,6 @@ statements with conditions are re-tested on every request, against that request'
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -50,18 +49,21 @@ class CompiledPolicy:
     def __init__(self, policy_set: PolicySet, cache_size: int = 65536) -> None:
         self.policy_set = policy_set
         self.generation = policy_set.generation
-        grouped: dict[tuple[Action, PrincipalRef], dict[str | None, list[Statement]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
+        flat: dict[tuple[Action, PrincipalRef, str | None], list[Statement]] = {}
         for statement in policy_set.statements:
             namespaces = {r.literal_namespace for r in statement.resources}
+            refs = set(statement.principals)
             for action in statement.actions:
-                for ref in set(statement.principals):
+                for ref in refs:
                     for ns in namespaces:
-                        grouped[(action, ref)][ns].append(statement)
-        self._index: dict[tuple[Action, PrincipalRef], _ByNamespace] = {
-            key: {ns: tuple(stmts) for ns, stmts in by_ns.items()} for key, by_ns in grouped.items()
-        }
+                        bucket = flat.get((action, ref, ns))
+                        if bucket is None:
+                            flat[(action, ref, ns)] = [statement]
+                        else:
+                            bucket.append(statement)
+        self._index: dict[tuple[Action, PrincipalRef], _ByNamespace] = {}
+        for (action, ref, ns), statements in flat.items():
+            self._index.setdefault((action, ref), {})[ns] = tuple(statements)
         self._has_shadow = any(s.shadow for s in policy_set.statements)
         self._selectors: dict[tuple[object, ...], tuple[PrincipalRef, ...]] = {}
         self._cache: LRUCache[tuple[object, ...], _Candidates] = LRUCache(maxsize=cache_size)
