@@ -14,7 +14,7 @@ import bcrypt
 import pytest
 
 from tests.conftest import MakeProxy
-from tests.support import Registry
+from tests.support import Proxy, Registry
 from tests.support.distribution import manifest_headers, push_image
 from tests.support.examples import ALICE, BOB, unique
 from tests.support.http import request
@@ -33,22 +33,18 @@ def guarded_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regis
     registry.stop()
 
 
+def proxy_with_service_password(make_proxy: MakeProxy, registry: Registry, tmp_path: Path, password: str) -> Proxy:
+    """regproxy in front of ``registry``, logging in to it as `svc` with ``password``."""
+    secret = tmp_path / "upstream-password"
+    secret.write_text(password + "\n")
+    upstream = {"url": registry.url, "auth": "basic", "username": "svc", "password_file": str(secret)}
+    return make_proxy(upstream_url=registry.url, settings={"upstream": upstream})
+
+
 def test_push_and_pull_through_a_registry_that_demands_credentials(
     guarded_registry: Registry, make_proxy: MakeProxy, tmp_path: Path
 ) -> None:
-    password = tmp_path / "upstream-password"
-    password.write_text("svc-secret\n")
-    proxy = make_proxy(
-        upstream_url=guarded_registry.url,
-        settings={
-            "upstream": {
-                "url": guarded_registry.url,
-                "auth": "basic",
-                "username": "svc",
-                "password_file": str(password),
-            }
-        },
-    )
+    proxy = proxy_with_service_password(make_proxy, guarded_registry, tmp_path, "svc-secret")
     repository = unique("team-a/guarded")
     image = build_image()
     push_image(proxy.url, repository, image, "latest", auth=ALICE)
@@ -61,19 +57,7 @@ def test_push_and_pull_through_a_registry_that_demands_credentials(
 def test_wrong_service_credentials_are_unavailable_and_the_registry_challenge_stays_hidden(
     guarded_registry: Registry, make_proxy: MakeProxy, tmp_path: Path
 ) -> None:
-    password = tmp_path / "upstream-password"
-    password.write_text("not-the-secret\n")
-    proxy = make_proxy(
-        upstream_url=guarded_registry.url,
-        settings={
-            "upstream": {
-                "url": guarded_registry.url,
-                "auth": "basic",
-                "username": "svc",
-                "password_file": str(password),
-            }
-        },
-    )
+    proxy = proxy_with_service_password(make_proxy, guarded_registry, tmp_path, "not-the-secret")
     response = request(proxy.url, "GET", "/v2/team-a/anything/tags/list", auth=BOB)
     assert response.status == 503
     assert b"UNAVAILABLE" in response.body

@@ -8,7 +8,6 @@ file and line. Each case's id names the behaviour it pins down.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import UTC, datetime
 
 import pytest
@@ -18,9 +17,9 @@ from regproxy.oci.actions import Action
 from regproxy.policy.dialects import DialectContext
 from regproxy.policy.dialects.alibaba import ALIBABA_ACTIONS, SYSTEM_POLICIES, AlibabaDialect
 from regproxy.policy.dialects.registry import DIALECTS
-from regproxy.policy.evaluate import compile_policy, evaluate_reference
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
-from regproxy.policy.model import Decision, Effect, Outcome, RequestContext
+from regproxy.policy.model import Decision, Effect
+from tests.support.decisions import assert_decision, decide_checked
 
 HANGZHOU = DialectContext(alibaba_region="cn-hangzhou", alibaba_account="1234")
 BEIJING = DialectContext(alibaba_region="cn-beijing", alibaba_account="1234")
@@ -61,15 +60,7 @@ def decide(
     files: dict[str, str], principal: Principal, action: Action, repository: str, tag: str | None = None,
     context: DialectContext = HANGZHOU, source: str = INSIDE, now: datetime = NOW,
 ) -> Decision:
-    policy_set = compile_policy_set(files, context, 1)
-    request = RequestContext(principal, ipaddress.ip_address(source), now)
-    decision = compile_policy(policy_set).evaluate(request, action, repository, tag)
-    # The indexed evaluator and the reference interpreter agree on every case of the corpus.
-    reference = evaluate_reference(policy_set, request, action, repository, tag)
-    assert (decision.effect, decision.outcome, set(decision.statements)) == (
-        reference.effect, reference.outcome, set(reference.statements)
-    )
-    return decision
+    return decide_checked(files, context, principal, action, repository, tag, source=source, now=now)
 
 
 def errors_of(files: dict[str, str]) -> list[tuple[str, str]]:
@@ -285,10 +276,7 @@ def test_decision(
 ) -> None:
     """The decision, and the statements that made it, for one request against one policy set."""
     decision = decide(S[setup_name], principal, action, repository, tag, **request_)  # type: ignore[arg-type]
-    assert decision.effect is effect
-    assert set(decision.statements) == set(statements)
-    if effect is DENY:
-        assert decision.outcome is (Outcome.EXPLICIT_DENY if statements else Outcome.DEFAULT_DENY)
+    assert_decision(decision, effect, statements)
 
 
 # --- Errors: refused whole, with file and line ---------------------------------------------------
