@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import MakePodman
 from tests.support import (
     Image,
-    Podman,
     Proxy,
     Registry,
     Skopeo,
@@ -49,28 +48,6 @@ def image() -> Image:
 def layout(tmp_path: Path, image: Image) -> Path:
     """The test's image as an OCI layout on disk, tagged ``latest``."""
     return write_layout(tmp_path / "layout", image)
-
-
-@pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
-    return Skopeo(tmp_path / "skopeo")
-
-
-MakePodman = Callable[[str], Podman]
-
-
-@pytest.fixture
-def podman_for(tmp_path: Path) -> Iterator[MakePodman]:
-    """``podman_for(name)``: a podman with storage of its own, what one user's machine has."""
-    made: list[Podman] = []
-
-    def make(name: str) -> Podman:
-        made.append(Podman(tmp_path / f"podman-{name}"))
-        return made[-1]
-
-    yield make
-    for client in made:
-        client.close()
 
 
 def seed(skopeo: Skopeo, registry: Registry, layout: Path, repository: str, tag: str = "latest") -> None:

@@ -319,11 +319,6 @@ def image() -> Image:
 
 
 @pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
-    return Skopeo(tmp_path / "skopeo")
-
-
-@pytest.fixture
 def podman(tmp_path: Path) -> Iterator[Podman]:
     client = Podman(tmp_path / "podman")
     yield client

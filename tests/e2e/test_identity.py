@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from regproxy.identity.passwords import hash_password
 from tests.conftest import MakeProxy
+from tests.e2e.conftest import MakePodman
 from tests.support import (
     Image,
     Podman,
@@ -203,28 +204,6 @@ def image() -> Image:
 @pytest.fixture
 def layout(tmp_path: Path, image: Image) -> Path:
     return write_layout(tmp_path / "layout", image)
-
-
-@pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
-    return Skopeo(tmp_path / "skopeo")
-
-
-MakePodman = Callable[[str], Podman]
-
-
-@pytest.fixture
-def podman_for(tmp_path: Path) -> Iterator[MakePodman]:
-    """``podman_for(name)``: a podman with storage of its own, what one user's machine has."""
-    made: list[Podman] = []
-
-    def make(name: str) -> Podman:
-        made.append(Podman(tmp_path / f"podman-{name}"))
-        return made[-1]
-
-    yield make
-    for client in made:
-        client.close()
 
 
 # -- helpers --------------------------------------------------------------------------------
