@@ -54,7 +54,8 @@ def fetch_token(proxy: c.Service, repo: str) -> str:
             "regproxy's token endpoint is not available: GET /v2/ answered "
             f"{status} with WWW-Authenticate `{challenge or '(none)'}` (a Bearer challenge with a realm was "
             f"expected, tokens.signing_key is configured), and GET /token answered {probe}. "
-            "The Bearer mode cannot be measured until the token service is wired in.")
+            "The Bearer mode cannot be measured until the token service is wired in."
+        )
     query = {"service": params.get("service", ""), "scope": f"repository:{repo}:pull"}
     realm = urllib.parse.urljoin(proxy.url + "/", params["realm"])
     url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
@@ -84,8 +85,12 @@ def main() -> int:
     parser = c.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, help="seconds per ab run (default 8, quick 2)")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--audit", choices=("file", "off"), default="off",
-                        help="regproxy's audit log (default off: this compares identity costs)")
+    parser.add_argument(
+        "--audit",
+        choices=("file", "off"),
+        default="off",
+        help="regproxy's audit log (default off: this compares identity costs)",
+    )
     args = parser.parse_args()
     quick = args.quick
     rounds = args.rounds or (2 if quick else 5)
@@ -132,14 +137,26 @@ def main() -> int:
                 headers["bearer"] = c.head_headers("Bearer " + fetch_token(proxy, c.BENCH_REPO))
             for t in c.rotated(targets, r):
                 measure = {"upstream": fast} if t == "direct" else {"proxy": proxy, "upstream": fast}
-                res = c.head_run(urls[t], seconds=seconds, headers=headers[t], measure=measure,
-                                 concurrency=args.concurrency, problems=problems)
-                m = {"rps": res["rps"], "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
-                     "proxy_cpu_us_per_req": res["cpu_us_per_req"].get("proxy", float("nan")),
-                     "requests": res["complete"]}
+                res = c.head_run(
+                    urls[t],
+                    seconds=seconds,
+                    headers=headers[t],
+                    measure=measure,
+                    concurrency=args.concurrency,
+                    problems=problems,
+                )
+                m = {
+                    "rps": res["rps"],
+                    "p50_ms": res["p50_ms"],
+                    "p99_ms": res["p99_ms"],
+                    "proxy_cpu_us_per_req": res["cpu_us_per_req"].get("proxy", float("nan")),
+                    "requests": res["complete"],
+                }
                 raw[t].append(m)
-                c.log(f"  {t:9s} rps={m['rps']:,.0f} p50={m['p50_ms']:.2f}ms p99={m['p99_ms']:.2f}ms "
-                      f"cpu={m['proxy_cpu_us_per_req']:.1f}us/req")
+                c.log(
+                    f"  {t:9s} rps={m['rps']:,.0f} p50={m['p50_ms']:.2f}ms p99={m['p99_ms']:.2f}ms "
+                    f"cpu={m['proxy_cpu_us_per_req']:.1f}us/req"
+                )
 
     rps = {t: [m["rps"] for m in ms] for t, ms in raw.items()}
     summary = {
@@ -153,10 +170,21 @@ def main() -> int:
         }
         for t in raw
     }
-    data = {"benchmark": "auth_modes", "environment": env,
-            "config": {"rounds": rounds, "seconds": seconds, "concurrency": args.concurrency, "audit": args.audit,
-                       "quick": quick},
-            "summary": summary, "errors": errors, "problems": problems, "rounds": raw}
+    data = {
+        "benchmark": "auth_modes",
+        "environment": env,
+        "config": {
+            "rounds": rounds,
+            "seconds": seconds,
+            "concurrency": args.concurrency,
+            "audit": args.audit,
+            "quick": quick,
+        },
+        "summary": summary,
+        "errors": errors,
+        "problems": problems,
+        "rounds": raw,
+    }
     path = c.write_report("auth_modes", quick, data, markdown(data), args.out)
     print(path.read_text())
     c.log(f"report: {path}")
@@ -169,18 +197,35 @@ def main() -> int:
 
 def markdown(data: dict[str, Any]) -> str:
     cfg, s = data["config"], data["summary"]
-    out = [c.env_header("auth_modes: HEAD manifest through regproxy by identity mode", data["environment"],
-                        cfg["quick"], cfg["rounds"])]
-    out.append(f"Setup: regproxy `workers: 1` in front of the fast upstream, audit {cfg['audit']}, "
-               f"ab -k -i -c {cfg['concurrency']} for {cfg['seconds']:.0f}s per run. "
-               "anonymous = no credentials on a `public:` repository; basic = Basic alice on every request "
-               "(verified-credential cache on); bearer = a token from regproxy's own token endpoint.\n")
+    out = [
+        c.env_header(
+            "auth_modes: HEAD manifest through regproxy by identity mode",
+            data["environment"],
+            cfg["quick"],
+            cfg["rounds"],
+        )
+    ]
+    out.append(
+        f"Setup: regproxy `workers: 1` in front of the fast upstream, audit {cfg['audit']}, "
+        f"ab -k -i -c {cfg['concurrency']} for {cfg['seconds']:.0f}s per run. "
+        "anonymous = no credentials on a `public:` repository; basic = Basic alice on every request "
+        "(verified-credential cache on); bearer = a token from regproxy's own token endpoint.\n"
+    )
     rows = []
     for t in ("direct", *MODES):
         if t in s:
             x = s[t]
-            rows.append((t, c.fmt(x["rps"]), c.fmt(x["vs_direct"], 2), c.fmt(x["vs_anonymous"], 2),
-                         c.fmt(x["p50_ms"], 2), c.fmt(x["p99_ms"], 2), c.fmt(x["proxy_cpu_us_per_req"], 1)))
+            rows.append(
+                (
+                    t,
+                    c.fmt(x["rps"]),
+                    c.fmt(x["vs_direct"], 2),
+                    c.fmt(x["vs_anonymous"], 2),
+                    c.fmt(x["p50_ms"], 2),
+                    c.fmt(x["p99_ms"], 2),
+                    c.fmt(x["proxy_cpu_us_per_req"], 1),
+                )
+            )
         else:
             rows.append((t, "FAILED", "", "", "", "", ""))
     out.append(c.table(["mode", "req/s", "vs direct", "vs anonymous", "p50 ms", "p99 ms", "regproxy CPU us/req"], rows))

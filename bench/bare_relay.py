@@ -23,8 +23,19 @@ import aiohttp
 import uvloop
 from aiohttp import web
 
-HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                 "proxy-authorization", "proxy-authenticate", "host"})
+HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "host",
+    }
+)
 
 
 def make_app(upstream: str) -> web.Application:
@@ -34,8 +45,14 @@ def make_app(upstream: str) -> web.Application:
         session = session_box["s"]
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         data = request.content.iter_any() if request.body_exists else None
-        async with session.request(request.method, upstream + request.raw_path, headers=headers, data=data,
-                                   allow_redirects=False, auto_decompress=False) as up:
+        async with session.request(
+            request.method,
+            upstream + request.raw_path,
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as up:
             out = [(k, v) for k, v in up.headers.items() if k.lower() not in HOP]
             if request.method == "HEAD" or up.status in (204, 304):
                 response = web.Response(status=up.status)
@@ -53,8 +70,11 @@ def make_app(upstream: str) -> web.Application:
 
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
         session_box["s"] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=256), auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None, sock_read=900))
+            connector=aiohttp.TCPConnector(limit=256),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=900),
+        )
         yield
         await session_box["s"].close()
 

@@ -54,12 +54,14 @@ BENCH_REPO = "team-a/bench"  # the repository every benchmark uses
 PUBLIC_REPO = "library/bench"  # under `public: ["library/**"]`
 # What docker/containerd send with a manifest request; distribution answers 404 for an OCI
 # manifest that the Accept header does not admit.
-MANIFEST_ACCEPT = ", ".join((
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-))
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
 
 
 def head_headers(auth: str | None) -> dict[str, str]:
@@ -85,6 +87,7 @@ def free_port() -> int:
 
 # -- /proc accounting ------------------------------------------------------------------------
 
+
 def _children_map() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -95,7 +98,7 @@ def _children_map() -> dict[int, list[int]]:
                 raw = f.read()
         except OSError:
             continue
-        ppid = int(raw[raw.rfind(b")") + 2:].split()[1])
+        ppid = int(raw[raw.rfind(b")") + 2 :].split()[1])
         kids.setdefault(ppid, []).append(int(entry))
     return kids
 
@@ -119,7 +122,7 @@ def start_time(pid: int) -> int:
             raw = f.read()
     except OSError:
         return 0
-    return int(raw[raw.rfind(b")") + 2:].split()[19])
+    return int(raw[raw.rfind(b")") + 2 :].split()[19])
 
 
 def _die_with_parent() -> None:
@@ -141,7 +144,7 @@ def cpu_seconds(pids: Iterable[int]) -> float:
                 raw = f.read()
         except OSError:
             continue
-        fields = raw[raw.rfind(b")") + 2:].split()
+        fields = raw[raw.rfind(b")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / CLK_TCK
 
@@ -206,6 +209,7 @@ class RssSampler:
 
 # -- services -------------------------------------------------------------------------------
 
+
 @dataclass
 class Service:
     name: str
@@ -256,8 +260,9 @@ class Service:
                     os.kill(pid, signal.SIGKILL)
 
 
-def http_request(method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None,
-                 timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+def http_request(
+    method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None, timeout: float = 30.0
+) -> tuple[int, dict[str, str], bytes]:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
@@ -270,8 +275,9 @@ def http_request(method: str, url: str, headers: dict[str, str] | None = None, b
         conn.close()
 
 
-def wait_http(service: Service, path: str = "/v2/", timeout: float = 30.0,
-              ok: Callable[[int], bool] = lambda s: s < 500) -> None:
+def wait_http(
+    service: Service, path: str = "/v2/", timeout: float = 30.0, ok: Callable[[int], bool] = lambda s: s < 500
+) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -320,13 +326,19 @@ class Bench:
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _spawn(self, name: str, argv: Sequence[str], url: str, env: dict[str, str] | None = None,
-               cwd: Path | None = None) -> Service:
+    def _spawn(
+        self, name: str, argv: Sequence[str], url: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Service:
         log_path = self.workdir / f"{name}.log"
         out = open(log_path, "wb")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
-            [str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(cwd or REPO), env={**os.environ, **(env or {})}, start_new_session=True,
+            [str(a) for a in argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(cwd or REPO),
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - services start before any thread does
         )
         out.close()
@@ -338,8 +350,9 @@ class Bench:
     def registry(self, name: str = "registry") -> Service:
         port = free_port()
         data = self.workdir / name
-        service = self._spawn(name, ["bash", REPO / "scripts" / "registry.sh", data, f"127.0.0.1:{port}"],
-                              f"http://127.0.0.1:{port}")
+        service = self._spawn(
+            name, ["bash", REPO / "scripts" / "registry.sh", data, f"127.0.0.1:{port}"], f"http://127.0.0.1:{port}"
+        )
         service.extra["data"] = data
         wait_http(service, ok=lambda s: s == 200)
         return service
@@ -353,9 +366,18 @@ class Bench:
         d = self.workdir / name
         (d / "tmp").mkdir(parents=True, exist_ok=True)
         up = urllib.parse.urlsplit(upstream.url)
-        tuning = "".join(f"\n            {line};" for line in (
-            f"proxy_buffer_size {buffer_size}", f"proxy_buffers 4 {buffer_size}",
-            f"proxy_busy_buffers_size {buffer_size}")) if buffer_size else ""
+        tuning = (
+            "".join(
+                f"\n            {line};"
+                for line in (
+                    f"proxy_buffer_size {buffer_size}",
+                    f"proxy_buffers 4 {buffer_size}",
+                    f"proxy_busy_buffers_size {buffer_size}",
+                )
+            )
+            if buffer_size
+            else ""
+        )
         user = "user root root;" if os.geteuid() == 0 else ""
         conf = f"""# nginx as the conventional streaming reverse proxy in front of a registry (benchmark)
 {user}
@@ -398,8 +420,9 @@ http {{
 }}
 """
         (d / "nginx.conf").write_text(conf)
-        service = self._spawn(name, ["nginx", "-p", d, "-c", d / "nginx.conf", "-e", d / "error.log"],
-                              f"http://127.0.0.1:{port}")
+        service = self._spawn(
+            name, ["nginx", "-p", d, "-c", d / "nginx.conf", "-e", d / "error.log"], f"http://127.0.0.1:{port}"
+        )
         service.extra["conf"] = conf
         wait_http(service)
         return service
@@ -438,8 +461,11 @@ http {{
         }
         if tokens:
             key = d / "signing.pem"
-            subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key],
+                check=True,
+                capture_output=True,
+            )
             config["tokens"] = {"signing_key": str(key)}
         config.update(extra or {})
         path = d / "regproxy.yaml"
@@ -456,21 +482,36 @@ http {{
     # -- the fast upstream and the bare relay --
     def fast_upstream(self, name: str = "fast-upstream") -> Service:
         port = free_port()
-        service = self._spawn(name, [sys.executable, BENCH / "fast_upstream.py", "--listen", f"127.0.0.1:{port}"],
-                              f"http://127.0.0.1:{port}")
+        service = self._spawn(
+            name,
+            [sys.executable, BENCH / "fast_upstream.py", "--listen", f"127.0.0.1:{port}"],
+            f"http://127.0.0.1:{port}",
+        )
         wait_http(service, ok=lambda s: s == 200)
         return service
 
     def bare_relay(self, upstream: Service, name: str = "bare-relay", workers: int = 1) -> Service:
         port = free_port()
-        service = self._spawn(name, [sys.executable, BENCH / "bare_relay.py", "--listen", f"127.0.0.1:{port}",
-                                     "--upstream", upstream.url, "--workers", str(workers)],
-                              f"http://127.0.0.1:{port}")
+        service = self._spawn(
+            name,
+            [
+                sys.executable,
+                BENCH / "bare_relay.py",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--upstream",
+                upstream.url,
+                "--workers",
+                str(workers),
+            ],
+            f"http://127.0.0.1:{port}",
+        )
         wait_http(service)
         return service
 
 
 # -- registry content ------------------------------------------------------------------------
+
 
 def make_random_file(path: Path, size: int, chunk: int = 4 << 20) -> str:
     """Write ``size`` random bytes to ``path``; return the sha256 digest."""
@@ -486,8 +527,9 @@ def make_random_file(path: Path, size: int, chunk: int = 4 << 20) -> str:
 
 
 def start_upload(base: str, repo: str, auth: str) -> str:
-    status, headers, body = http_request("POST", f"{base}/v2/{repo}/blobs/uploads/",
-                                         {"Authorization": auth, "Content-Length": "0"})
+    status, headers, body = http_request(
+        "POST", f"{base}/v2/{repo}/blobs/uploads/", {"Authorization": auth, "Content-Length": "0"}
+    )
     if status != 202 or "location" not in headers:
         raise RuntimeError(f"POST upload at {base} answered {status}: {body[:200]!r}")
     return urllib.parse.urljoin(base + "/", headers["location"])
@@ -501,9 +543,12 @@ def _with_digest(location: str, digest: str) -> str:
 def push_small_blob(base: str, repo: str, data: bytes, auth: str) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     location = start_upload(base, repo, auth)
-    status, _, body = http_request("PUT", _with_digest(location, digest),
-                                   {"Authorization": auth, "Content-Type": "application/octet-stream",
-                                    "Content-Length": str(len(data))}, data)
+    status, _, body = http_request(
+        "PUT",
+        _with_digest(location, digest),
+        {"Authorization": auth, "Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+        data,
+    )
     if status != 201:
         raise RuntimeError(f"PUT blob answered {status}: {body[:200]!r}")
     return digest
@@ -515,15 +560,31 @@ class Transfer:
     bytes: int
 
 
-def push_blob_file(base: str, repo: str, path: Path, digest: str, user: tuple[str, str],
-                   timeout: float = 900) -> Transfer:
+def push_blob_file(
+    base: str, repo: str, path: Path, digest: str, user: tuple[str, str], timeout: float = 900
+) -> Transfer:
     """POST an upload, then one streamed monolithic PUT of the file's bytes (curl -T)."""
     auth = basic(*user)
     location = start_upload(base, repo, auth)
     size = path.stat().st_size
-    argv = ["curl", "-sS", "--fail", "-o", "/dev/null", "-u", f"{user[0]}:{user[1]}",
-            "-H", "Expect:", "-H", "Content-Type: application/octet-stream",
-            "-T", str(path), "-w", "%{http_code}", _with_digest(location, digest)]
+    argv = [
+        "curl",
+        "-sS",
+        "--fail",
+        "-o",
+        "/dev/null",
+        "-u",
+        f"{user[0]}:{user[1]}",
+        "-H",
+        "Expect:",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-T",
+        str(path),
+        "-w",
+        "%{http_code}",
+        _with_digest(location, digest),
+    ]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     seconds = time.perf_counter() - started
@@ -532,19 +593,30 @@ def push_blob_file(base: str, repo: str, path: Path, digest: str, user: tuple[st
     return Transfer(seconds, size)
 
 
-def put_manifest(base: str, repo: str, tag: str, config_digest: str, config_size: int,
-                 layers: Sequence[tuple[str, int]], auth: str) -> str:
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config_size,
-                   "digest": config_digest},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": s, "digest": d}
-                   for d, s in layers],
-    }, separators=(",", ":")).encode()
-    status, _, body = http_request("PUT", f"{base}/v2/{repo}/manifests/{tag}",
-                                   {"Authorization": auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-                                   manifest)
+def put_manifest(
+    base: str, repo: str, tag: str, config_digest: str, config_size: int, layers: Sequence[tuple[str, int]], auth: str
+) -> str:
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "size": config_size,
+                "digest": config_digest,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": s, "digest": d} for d, s in layers
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
+    status, _, body = http_request(
+        "PUT",
+        f"{base}/v2/{repo}/manifests/{tag}",
+        {"Authorization": auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        manifest,
+    )
     if status != 201:
         raise RuntimeError(f"PUT manifest answered {status}: {body[:200]!r}")
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
@@ -560,8 +632,7 @@ def seed_manifest(base: str, repo: str = BENCH_REPO, tag: str = "latest") -> str
     return put_manifest(base, repo, tag, config_digest, len(config), [(layer_digest, len(layer))], auth)
 
 
-def pull_blobs(urls: Sequence[str], user: tuple[str, str] | None, expect_bytes: int,
-               timeout: float = 900) -> Transfer:
+def pull_blobs(urls: Sequence[str], user: tuple[str, str] | None, expect_bytes: int, timeout: float = 900) -> Transfer:
     """Pull each URL with its own curl (concurrently), discarding the bytes; wall time of all."""
     argv = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"]
     if user is not None:
@@ -607,8 +678,9 @@ class AbError(RuntimeError):
     pass
 
 
-def run_ab(url: str, *, seconds: float, concurrency: int = 32, headers: dict[str, str] | None = None,
-           min_requests: int = 200) -> dict[str, Any]:
+def run_ab(
+    url: str, *, seconds: float, concurrency: int = 32, headers: dict[str, str] | None = None, min_requests: int = 200
+) -> dict[str, Any]:
     """``ab -k -i -c C -t SECONDS``: keep-alive HEAD requests for a fixed time; returns rps,
     p50/p99 (ms) and counts.
 
@@ -620,8 +692,23 @@ def run_ab(url: str, *, seconds: float, concurrency: int = 32, headers: dict[str
     """
     with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as tmp:
         csv_path = Path(tmp.name)
-    argv = ["ab", "-q", "-r", "-k", "-i", "-c", str(concurrency), "-t", str(max(1, round(seconds))),
-            "-n", "2000000", "-s", "30", "-e", str(csv_path)]
+    argv = [
+        "ab",
+        "-q",
+        "-r",
+        "-k",
+        "-i",
+        "-c",
+        str(concurrency),
+        "-t",
+        str(max(1, round(seconds))),
+        "-n",
+        "2000000",
+        "-s",
+        "30",
+        "-e",
+        str(csv_path),
+    ]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     argv.append(url)
@@ -665,9 +752,17 @@ def warm(url: str, headers: dict[str, str], connections: int = 1) -> None:
         check_head(url, headers)
 
 
-def head_run(url: str, *, seconds: float, headers: dict[str, str], measure: dict[str, Service],
-             concurrency: int = 32, problems: list[str] | None = None, retries: int = 1,
-             warm_connections: int = 1) -> dict[str, Any]:
+def head_run(
+    url: str,
+    *,
+    seconds: float,
+    headers: dict[str, str],
+    measure: dict[str, Service],
+    concurrency: int = 32,
+    problems: list[str] | None = None,
+    retries: int = 1,
+    warm_connections: int = 1,
+) -> dict[str, Any]:
     """One ab run with the CPU time of each process in ``measure`` taken around it:
     ``cpu_us_per_req[name]`` = CPU during the run / completed requests. ``warm`` runs first.
 
@@ -702,6 +797,7 @@ def check_head(url: str, headers: dict[str, str]) -> None:
 
 # -- statistics and rounds ----------------------------------------------------------------------
 
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -733,6 +829,7 @@ def paired_ratios(values: dict[str, list[float]], baseline: str) -> dict[str, fl
 
 # -- reports ---------------------------------------------------------------------------------------
 
+
 def _cmd_version(argv: Sequence[str]) -> str:
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=10, check=False)
@@ -744,10 +841,12 @@ def _cmd_version(argv: Sequence[str]) -> str:
 
 def environment() -> dict[str, Any]:
     """Where and when: date, commit (read-only git), machine, load, tool versions."""
+
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
-                                  check=False).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
@@ -788,19 +887,21 @@ def write_report(name: str, quick: bool, data: dict[str, Any], markdown: str, ou
 
 def env_header(title: str, env: dict[str, Any], quick: bool, rounds: int) -> str:
     v = env["versions"]
-    return "\n".join([
-        f"# {title}",
-        "",
-        f"- date: {env['date']}, commit {env['commit']}{' (regproxy/ has uncommitted changes)' if env['dirty'] else ''}"
-        f"{', QUICK smoke run (small sizes, few rounds: not for comparison)' if quick else ''}",
-        f"- machine: {env['cpus']} CPUs ({env['cpu_model']}), load average {env['loadavg_start']:.2f} at start"
-        f" / {os.getloadavg()[0]:.2f} at end; client, proxies and upstream share the CPUs",
-        f"- {v.get('registry', '')}; {v.get('nginx', '')}; Python {v['python']}, aiohttp {v.get('aiohttp', '?')},"
-        f" uvloop {v.get('uvloop', '?')}",
-        f"- every figure is the median of {rounds} interleaved rounds (targets rotated each round);"
-        " a ratio is the median of the per-round ratios to the baseline in the same round",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"- date: {env['date']}, commit {env['commit']}{' (regproxy/ has uncommitted changes)' if env['dirty'] else ''}"
+            f"{', QUICK smoke run (small sizes, few rounds: not for comparison)' if quick else ''}",
+            f"- machine: {env['cpus']} CPUs ({env['cpu_model']}), load average {env['loadavg_start']:.2f} at start"
+            f" / {os.getloadavg()[0]:.2f} at end; client, proxies and upstream share the CPUs",
+            f"- {v.get('registry', '')}; {v.get('nginx', '')}; Python {v['python']}, aiohttp {v.get('aiohttp', '?')},"
+            f" uvloop {v.get('uvloop', '?')}",
+            f"- every figure is the median of {rounds} interleaved rounds (targets rotated each round);"
+            " a ratio is the median of the per-round ratios to the baseline in the same round",
+            "",
+        ]
+    )
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -32,13 +32,15 @@ def policy_statements(statements: int) -> list[dict[str, object]]:
     for i in range(statements):
         ns = f"ns{i % max(statements // 5, 1)}"
         effect = "deny" if i % 10 == 9 else "allow"
-        out.append({
-            "id": f"s{i}",
-            "effect": effect,
-            "principals": [f"group:g{i % 50}"],
-            "actions": ["tag-overwrite"] if effect == "deny" else ["pull", "list", "push", "tag-create"],
-            "resources": [f"{ns}/**", f"{ns}-mirror/*"],
-        })
+        out.append(
+            {
+                "id": f"s{i}",
+                "effect": effect,
+                "principals": [f"group:g{i % 50}"],
+                "actions": ["tag-overwrite"] if effect == "deny" else ["pull", "list", "push", "tag-create"],
+                "resources": [f"{ns}/**", f"{ns}-mirror/*"],
+            }
+        )
     return out
 
 
@@ -109,16 +111,26 @@ def main() -> int:
     ratio = round(large["uncached_mean_us"] / small["uncached_mean_us"], 2)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    report = ["# Policy decisions", "", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {decisions} decisions per row", "",
-              "| statements | compile s | uncached /s | uncached mean µs | uncached p99 µs | cached /s | cached mean µs | cached p99 µs |",
-              "|---|---|---|---|---|---|---|---|"]
+    report = [
+        "# Policy decisions",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {decisions} decisions per row",
+        "",
+        "| statements | compile s | uncached /s | uncached mean µs | uncached p99 µs | cached /s | cached mean µs | cached p99 µs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        report.append(f"| {r['statements']:,} | {r['compile_seconds']} | {r['uncached_per_second']:,} | "
-                      f"{r['uncached_mean_us']} | {r['uncached_p99_us']} | {r['cached_per_second']:,} | "
-                      f"{r['cached_mean_us']} | {r['cached_p99_us']} |")
-    report += ["", f"uncached mean at {large['statements']:,} statements / at {small['statements']}: {ratio}x",
-               f"the same {yaml_size:,}-statement set written as block YAML instead of JSON: {yaml_seconds:.2f} s to parse and compile",
-               "targets: uncached < 20 µs, nearly flat with size; cached a few µs; 100,000 statements compiled in < 2 s"]
+        report.append(
+            f"| {r['statements']:,} | {r['compile_seconds']} | {r['uncached_per_second']:,} | "
+            f"{r['uncached_mean_us']} | {r['uncached_p99_us']} | {r['cached_per_second']:,} | "
+            f"{r['cached_mean_us']} | {r['cached_p99_us']} |"
+        )
+    report += [
+        "",
+        f"uncached mean at {large['statements']:,} statements / at {small['statements']}: {ratio}x",
+        f"the same {yaml_size:,}-statement set written as block YAML instead of JSON: {yaml_seconds:.2f} s to parse and compile",
+        "targets: uncached < 20 µs, nearly flat with size; cached a few µs; 100,000 statements compiled in < 2 s",
+    ]
     text = "\n".join(report) + "\n"
     print(text)
     (out / ("decisions-quick.md" if args.quick else "decisions.md")).write_text(text)

@@ -38,7 +38,12 @@ def _head(status: bytes, extra: bytes, length: int, keep_alive: bool) -> bytes:
     return (
         b"HTTP/1.1 " + status + b"\r\n"
         b"Docker-Distribution-Api-Version: registry/2.0\r\n"
-        + extra + b"Content-Length: " + str(length).encode() + b"\r\n" + conn + b"\r\n"
+        + extra
+        + b"Content-Length: "
+        + str(length).encode()
+        + b"\r\n"
+        + conn
+        + b"\r\n"
     )
 
 
@@ -52,7 +57,8 @@ _MANIFEST_HEADERS = (
 # (method is HEAD, keep-alive) -> response bytes, built once
 RESPONSES = {
     (head, ka): _head(b"200 OK", _MANIFEST_HEADERS, len(MANIFEST), ka) + (b"" if head else MANIFEST)
-    for head in (True, False) for ka in (True, False)
+    for head in (True, False)
+    for ka in (True, False)
 }
 BASE = {ka: _head(b"200 OK", b"Content-Type: application/json\r\n", 2, ka) + b"{}" for ka in (True, False)}
 NOT_FOUND = {ka: _head(b"404 Not Found", b"Content-Type: application/json\r\n", 2, ka) + b"{}" for ka in (True, False)}
@@ -74,7 +80,7 @@ class FastRegistry(asyncio.Protocol):
             if len(data) <= self.skip:
                 self.skip -= len(data)
                 return
-            data = data[self.skip:]
+            data = data[self.skip :]
             self.skip = 0
         buf = self.buffer + data if self.buffer else data
         out = []
@@ -84,7 +90,7 @@ class FastRegistry(asyncio.Protocol):
             if end < 0:
                 break
             head = buf[:end]
-            buf = buf[end + 4:]
+            buf = buf[end + 4 :]
             line, _, rest = head.partition(b"\r\n")
             parts = line.split(b" ")
             if len(parts) != 3:
@@ -101,7 +107,7 @@ class FastRegistry(asyncio.Protocol):
             at = lower.find(b"content-length:")
             if at >= 0:
                 stop = lower.find(b"\r\n", at)
-                length = int(lower[at + 15: stop if stop >= 0 else len(lower)].strip() or b"0")
+                length = int(lower[at + 15 : stop if stop >= 0 else len(lower)].strip() or b"0")
             if length:
                 if len(buf) >= length:
                     buf = buf[length:]

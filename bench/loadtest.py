@@ -96,8 +96,16 @@ class Client:
         self.auth.tokens[scope] = (token, time.monotonic() + max(lifetime - 10, 5))
         return token
 
-    async def request(self, method: str, path: str, scope: str, *, headers: dict[str, str] | None = None,
-                      data: bytes | None = None, read: bool = True) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        read: bool = True,
+    ) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
         headers = dict(headers or {})
         cached = self.auth.tokens.get(scope)
         if cached and cached[1] > time.monotonic():
@@ -105,8 +113,9 @@ class Client:
         elif self.auth.basic:
             headers["Authorization"] = self.auth.basic
         for attempt in range(2):
-            async with self.session.request(method, self.base + path, headers=headers, data=data,
-                                            allow_redirects=False) as resp:
+            async with self.session.request(
+                method, self.base + path, headers=headers, data=data, allow_redirects=False
+            ) as resp:
                 body = b""
                 if read and method != "HEAD":
                     async for chunk in resp.content.iter_any():
@@ -134,22 +143,30 @@ async def push_blob(client: Client, repository: str, data: bytes) -> str:
     if location.startswith("http"):
         location = "/" + location.split("/", 3)[3]
     sep = "&" if "?" in location else "?"
-    status, _, _ = await client.request("PUT", f"{location}{sep}digest={d}", scope,
-                                        headers={"Content-Type": "application/octet-stream"}, data=data)
+    status, _, _ = await client.request(
+        "PUT", f"{location}{sep}digest={d}", scope, headers={"Content-Type": "application/octet-stream"}, data=data
+    )
     if status != 201:
         raise RuntimeError(f"upload finish answered {status}")
     return d
 
 
 def manifest_for(config_digest: str, config_size: int, layers: list[str], sizes: list[int]) -> bytes:
-    return json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
-                   "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}
-                   for d, s in zip(layers, sizes, strict=True)],
-    }).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config_size,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}
+                for d, s in zip(layers, sizes, strict=True)
+            ],
+        }
+    ).encode()
 
 
 async def seed(client: Client, repository: str, layers: int, layer_size: int) -> Target:
@@ -158,8 +175,13 @@ async def seed(client: Client, repository: str, layers: int, layer_size: int) ->
     blobs = [os.urandom(layer_size) for _ in range(layers)]
     digests = [await push_blob(client, repository, b) for b in blobs]
     manifest = manifest_for(config_digest, len(config), digests, [len(b) for b in blobs])
-    status, body, _ = await client.request("PUT", f"/v2/{repository}/manifests/seed", f"repository:{repository}:pull,push",
-                                           headers={"Content-Type": OCI_MANIFEST}, data=manifest)
+    status, body, _ = await client.request(
+        "PUT",
+        f"/v2/{repository}/manifests/seed",
+        f"repository:{repository}:pull,push",
+        headers={"Content-Type": OCI_MANIFEST},
+        data=manifest,
+    )
     if status != 201:
         raise RuntimeError(f"seed manifest answered {status}: {body[:200]!r}")
     return Target(repository, "seed", digests, config_digest, len(config), [len(b) for b in blobs])
@@ -169,12 +191,14 @@ async def operation(client: Client, op: str, target: Target, counter: list[int],
     repo = target.repository
     pull = f"repository:{repo}:pull"
     if op == "head":
-        status, _, _ = await client.request("HEAD", f"/v2/{repo}/manifests/{target.tag}", pull,
-                                            headers={"Accept": OCI_MANIFEST})
+        status, _, _ = await client.request(
+            "HEAD", f"/v2/{repo}/manifests/{target.tag}", pull, headers={"Accept": OCI_MANIFEST}
+        )
         return status == 200
     if op == "get":
-        status, _, _ = await client.request("GET", f"/v2/{repo}/manifests/{target.tag}", pull,
-                                            headers={"Accept": OCI_MANIFEST})
+        status, _, _ = await client.request(
+            "GET", f"/v2/{repo}/manifests/{target.tag}", pull, headers={"Accept": OCI_MANIFEST}
+        )
         return status == 200
     if op == "blob":
         status, _, _ = await client.request("GET", f"/v2/{repo}/blobs/{random.choice(target.layers)}", pull)
@@ -183,8 +207,13 @@ async def operation(client: Client, op: str, target: Target, counter: list[int],
     n = counter[0]
     layer = await push_blob(client, repo, os.urandom(push_size))
     manifest = manifest_for(target.config_digest, target.config_size, [layer], [push_size])
-    status, _, _ = await client.request("PUT", f"/v2/{repo}/manifests/load-{n}", f"repository:{repo}:pull,push",
-                                        headers={"Content-Type": OCI_MANIFEST}, data=manifest)
+    status, _, _ = await client.request(
+        "PUT",
+        f"/v2/{repo}/manifests/load-{n}",
+        f"repository:{repo}:pull,push",
+        headers={"Content-Type": OCI_MANIFEST},
+        data=manifest,
+    )
     return status == 201
 
 
@@ -243,8 +272,12 @@ async def run(args: argparse.Namespace) -> list[Sample]:
                 now = time.monotonic() - started
                 done = len(samples)
                 failed = sum(errors.values())
-                print(f"\r{now:5.0f}s/{args.duration}s  {done - last:6d} req/s  total {done:8d}  errors {failed:6d}",
-                      end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r{now:5.0f}s/{args.duration}s  {done - last:6d} req/s  total {done:8d}  errors {failed:6d}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 last = done
             print(file=sys.stderr)
 
@@ -260,19 +293,25 @@ def report(samples: list[Sample], args: argparse.Namespace) -> str:
     for s in samples:
         by_op[s.op].append(s)
     duration = max((s.at + s.seconds for s in samples), default=1.0)
-    lines = [f"# Load test: {args.url} ({args.repository})", "",
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; concurrency {args.concurrency}, "
-             f"duration {args.duration} s, mix {args.mix}", "",
-             "| operation | requests | per second | p50 ms | p95 ms | p99 ms | errors |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Load test: {args.url} ({args.repository})",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; concurrency {args.concurrency}, "
+        f"duration {args.duration} s, mix {args.mix}",
+        "",
+        "| operation | requests | per second | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for op in OPERATIONS:
         group = by_op.get(op, [])
         if not group:
             continue
         times = [s.seconds * 1000 for s in group if s.ok]
         failed = sum(not s.ok for s in group)
-        lines.append(f"| {op} | {len(group)} | {len(group) / duration:.1f} | {percentile(times, .5):.2f} | "
-                     f"{percentile(times, .95):.2f} | {percentile(times, .99):.2f} | {failed} |")
+        lines.append(
+            f"| {op} | {len(group)} | {len(group) / duration:.1f} | {percentile(times, 0.5):.2f} | "
+            f"{percentile(times, 0.95):.2f} | {percentile(times, 0.99):.2f} | {failed} |"
+        )
     total_errors = sum(not s.ok for s in samples)
     lines += ["", f"total: {len(samples)} requests, {len(samples) / duration:.1f}/s, {total_errors} errors"]
     return "\n".join(lines) + "\n"
@@ -291,17 +330,17 @@ def plot(samples: list[Sample], path: Path) -> None:
             by_op[s.op][int(s.at)].append(s.seconds * 1000)
     for op, buckets in sorted(by_op.items()):
         xs = sorted(buckets)
-        top.plot(xs, [percentile(buckets[x], .5) for x in xs], label=f"{op} p50")
-        top.plot(xs, [percentile(buckets[x], .99) for x in xs], linestyle="--", label=f"{op} p99")
+        top.plot(xs, [percentile(buckets[x], 0.5) for x in xs], label=f"{op} p50")
+        top.plot(xs, [percentile(buckets[x], 0.99) for x in xs], linestyle="--", label=f"{op} p99")
         bottom.plot(xs, [len(buckets[x]) for x in xs], label=op)
     top.set_ylabel("latency (ms)")
     top.set_yscale("log")
     top.legend(ncol=4, fontsize=8)
-    top.grid(alpha=.3)
+    top.grid(alpha=0.3)
     bottom.set_ylabel("requests/s")
     bottom.set_xlabel("seconds since start")
     bottom.legend(ncol=4, fontsize=8)
-    bottom.grid(alpha=.3)
+    bottom.grid(alpha=0.3)
     fig.suptitle("regproxy load test: latency and throughput over time")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -337,10 +376,19 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({
-        "url": args.url, "concurrency": args.concurrency, "duration": args.duration, "mix": args.mix,
-        "samples": len(samples), "errors": sum(not s.ok for s in samples),
-    }, indent=2))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "url": args.url,
+                "concurrency": args.concurrency,
+                "duration": args.duration,
+                "mix": args.mix,
+                "samples": len(samples),
+                "errors": sum(not s.ok for s in samples),
+            },
+            indent=2,
+        )
+    )
     plot(samples, out.with_suffix(".png"))
     print(f"report: {out.with_suffix('.md')}, plot: {out.with_suffix('.png')}", file=sys.stderr)
     return 0 if samples and not any(not s.ok for s in samples) else 1

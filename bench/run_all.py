@@ -52,8 +52,9 @@ def main() -> int:
         c.log(f"=== {name}: {' '.join(argv[1:])}")
         started = time.monotonic()
         try:
-            code = subprocess.run(argv, cwd=BENCH.parent, timeout=quick_limit if args.quick else full_limit,
-                                  check=False).returncode
+            code = subprocess.run(
+                argv, cwd=BENCH.parent, timeout=quick_limit if args.quick else full_limit, check=False
+            ).returncode
             status = "ok" if code == 0 else f"FAILED (exit {code})"
         except subprocess.TimeoutExpired:
             status = "FAILED (time limit)"
@@ -61,11 +62,18 @@ def main() -> int:
         c.log(f"=== {name}: {status} in {results[-1][2]:.0f}s")
 
     stem = "run_all.quick" if args.quick else "run_all"
-    lines = [f"# regproxy benchmarks{' (quick smoke runs)' if args.quick else ''}", "",
-             f"- date: {env['date']}, commit {env['commit']}{' (regproxy/ has uncommitted changes)' if env['dirty'] else ''}",
-             f"- machine: {env['cpus']} CPUs ({env['cpu_model']})", "",
-             c.table(["benchmark", "status", "seconds", "report"],
-                     [(n, s, f"{t:.0f}", _report_name(n, args.quick)) for n, s, t in results]), ""]
+    lines = [
+        f"# regproxy benchmarks{' (quick smoke runs)' if args.quick else ''}",
+        "",
+        f"- date: {env['date']}, commit {env['commit']}{' (regproxy/ has uncommitted changes)' if env['dirty'] else ''}",
+        f"- machine: {env['cpus']} CPUs ({env['cpu_model']})",
+        "",
+        c.table(
+            ["benchmark", "status", "seconds", "report"],
+            [(n, s, f"{t:.0f}", _report_name(n, args.quick)) for n, s, t in results],
+        ),
+        "",
+    ]
     for name, _status, _ in results:
         report = c.RESULTS / _report_name(name, args.quick)
         targets = _section(report, "## Targets")

@@ -73,45 +73,90 @@ def main() -> int:
             for name in c.rotated(targets, r):
                 s = services[name]
                 measure = {"self": s} if s is fast else {"self": s, "upstream": fast}
-                res = c.head_run(s.url + path, seconds=seconds, headers=headers, measure=measure,
-                                 concurrency=args.concurrency, problems=problems, warm_connections=8)
+                res = c.head_run(
+                    s.url + path,
+                    seconds=seconds,
+                    headers=headers,
+                    measure=measure,
+                    concurrency=args.concurrency,
+                    problems=problems,
+                    warm_connections=8,
+                )
                 sent[name] += res["complete"]
-                m = {"rps": res["rps"], "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"],
-                     "cpu_us_per_req": res["cpu_us_per_req"]["self"], "requests": res["complete"],
-                     "processes": len(s.pids())}
+                m = {
+                    "rps": res["rps"],
+                    "p50_ms": res["p50_ms"],
+                    "p99_ms": res["p99_ms"],
+                    "cpu_us_per_req": res["cpu_us_per_req"]["self"],
+                    "requests": res["complete"],
+                    "processes": len(s.pids()),
+                }
                 raw[name].append(m)
-                c.log(f"  {name:13s} rps={m['rps']:,.0f} p50={m['p50_ms']:.2f}ms p99={m['p99_ms']:.2f}ms "
-                      f"cpu={m['cpu_us_per_req']:.1f}us/req")
+                c.log(
+                    f"  {name:13s} rps={m['rps']:,.0f} p50={m['p50_ms']:.2f}ms p99={m['p99_ms']:.2f}ms "
+                    f"cpu={m['cpu_us_per_req']:.1f}us/req"
+                )
         checks = {}
         for name in ("regproxy-w1", "regproxy-w2"):
             s = services[name]
             c.http_request("GET", s.extra["admin"] + "/healthz")
             time.sleep(1.5)  # worker metrics snapshots are written every second
             status, _, body = c.http_request("GET", s.extra["admin"] + "/metrics")
-            counted = sum(float(v) for v in re.findall(
-                r'^regproxy_requests_total\{[^}]*status="200"[^}]*\} ([0-9.e+]+)$', body.decode(), re.M))
+            counted = sum(
+                float(v)
+                for v in re.findall(
+                    r'^regproxy_requests_total\{[^}]*status="200"[^}]*\} ([0-9.e+]+)$', body.decode(), re.M
+                )
+            )
             audit_lines = _count_lines(s.extra["audit_path"])
-            checks[name] = {"metrics_status": status, "requests_200_in_metrics": counted,
-                            "audit_lines": audit_lines, "sent_in_measured_runs": sent[name]}
+            checks[name] = {
+                "metrics_status": status,
+                "requests_200_in_metrics": counted,
+                "audit_lines": audit_lines,
+                "sent_in_measured_runs": sent[name],
+            }
 
     rps = {n: [m["rps"] for m in ms] for n, ms in raw.items()}
     summary: dict[str, Any] = {
-        n: {"rps": c.median(rps[n]), "p50_ms": c.median([m["p50_ms"] for m in ms]),
+        n: {
+            "rps": c.median(rps[n]),
+            "p50_ms": c.median([m["p50_ms"] for m in ms]),
             "p99_ms": c.median([m["p99_ms"] for m in ms]),
-            "cpu_us_per_req": c.median([m["cpu_us_per_req"] for m in ms])}
+            "cpu_us_per_req": c.median([m["cpu_us_per_req"] for m in ms]),
+        }
         for n, ms in raw.items()
     }
-    ratios = {"regproxy w2 / w1": c.median([b / a for a, b in zip(rps["regproxy-w1"], rps["regproxy-w2"], strict=True)])}
+    ratios = {
+        "regproxy w2 / w1": c.median([b / a for a, b in zip(rps["regproxy-w1"], rps["regproxy-w2"], strict=True)])
+    }
     if "bare-relay-1" in rps:
-        ratios["bare relay 2 / 1"] = c.median([b / a for a, b in zip(rps["bare-relay-1"], rps["bare-relay-2"], strict=True)])
+        ratios["bare relay 2 / 1"] = c.median(
+            [b / a for a, b in zip(rps["bare-relay-1"], rps["bare-relay-2"], strict=True)]
+        )
         ratios["regproxy / bare relay, 1 process"] = c.median(
-            [a / b for a, b in zip(rps["regproxy-w1"], rps["bare-relay-1"], strict=True)])
+            [a / b for a, b in zip(rps["regproxy-w1"], rps["bare-relay-1"], strict=True)]
+        )
         ratios["regproxy / bare relay, 2 processes"] = c.median(
-            [a / b for a, b in zip(rps["regproxy-w2"], rps["bare-relay-2"], strict=True)])
-    data = {"benchmark": "workers", "environment": env,
-            "config": {"rounds": rounds, "seconds": seconds, "concurrency": args.concurrency, "quick": quick,
-                       "audit": "file", "metrics": "admin /metrics on", "authorization": "Basic alice"},
-            "summary": summary, "ratios": ratios, "checks": checks, "problems": problems, "rounds": raw}
+            [a / b for a, b in zip(rps["regproxy-w2"], rps["bare-relay-2"], strict=True)]
+        )
+    data = {
+        "benchmark": "workers",
+        "environment": env,
+        "config": {
+            "rounds": rounds,
+            "seconds": seconds,
+            "concurrency": args.concurrency,
+            "quick": quick,
+            "audit": "file",
+            "metrics": "admin /metrics on",
+            "authorization": "Basic alice",
+        },
+        "summary": summary,
+        "ratios": ratios,
+        "checks": checks,
+        "problems": problems,
+        "rounds": raw,
+    }
     path_md = c.write_report("workers", quick, data, markdown(data), args.out)
     print(path_md.read_text())
     c.log(f"report: {path_md}")
@@ -128,22 +173,41 @@ def _count_lines(path: Path) -> int:
 
 def markdown(data: dict[str, Any]) -> str:
     cfg, s = data["config"], data["summary"]
-    out = [c.env_header("workers: regproxy with 1 and 2 worker processes", data["environment"],
-                        cfg["quick"], cfg["rounds"])]
-    out.append(f"Setup: fast upstream; regproxy with authorization (Basic alice), audit to a file, admin /metrics on; "
-               f"ab -k -i -c {cfg['concurrency']} for {cfg['seconds']:.0f}s per run. The bare aiohttp relay "
-               "(no auth, audit or metrics) is the framework's floor. Reference taken earlier on this machine: "
-               "bare relay about 7,000 req/s with 1 process, 14,000 with 2.\n")
-    rows = [(n, c.fmt(x["rps"]), c.fmt(x["p50_ms"], 2), c.fmt(x["p99_ms"], 2), c.fmt(x["cpu_us_per_req"], 1))
-            for n, x in s.items()]
+    out = [
+        c.env_header(
+            "workers: regproxy with 1 and 2 worker processes", data["environment"], cfg["quick"], cfg["rounds"]
+        )
+    ]
+    out.append(
+        f"Setup: fast upstream; regproxy with authorization (Basic alice), audit to a file, admin /metrics on; "
+        f"ab -k -i -c {cfg['concurrency']} for {cfg['seconds']:.0f}s per run. The bare aiohttp relay "
+        "(no auth, audit or metrics) is the framework's floor. Reference taken earlier on this machine: "
+        "bare relay about 7,000 req/s with 1 process, 14,000 with 2.\n"
+    )
+    rows = [
+        (n, c.fmt(x["rps"]), c.fmt(x["p50_ms"], 2), c.fmt(x["p99_ms"], 2), c.fmt(x["cpu_us_per_req"], 1))
+        for n, x in s.items()
+    ]
     out.append(c.table(["target", "req/s", "p50 ms", "p99 ms", "CPU us/req (all its processes)"], rows))
     out.append("")
     out.append(c.table(["ratio", "median of per-round ratios"], [(k, c.fmt(v, 2)) for k, v in data["ratios"].items()]))
     out.append("")
     out.append("Checks (whole run, warm-up included):\n")
-    out.append(c.table(["instance", "/metrics", "200s counted in /metrics", "audit lines", "sent in measured runs"],
-                       [(n, x["metrics_status"], c.fmt(x["requests_200_in_metrics"]), c.fmt(x["audit_lines"]),
-                         c.fmt(x["sent_in_measured_runs"])) for n, x in data["checks"].items()]))
+    out.append(
+        c.table(
+            ["instance", "/metrics", "200s counted in /metrics", "audit lines", "sent in measured runs"],
+            [
+                (
+                    n,
+                    x["metrics_status"],
+                    c.fmt(x["requests_200_in_metrics"]),
+                    c.fmt(x["audit_lines"]),
+                    c.fmt(x["sent_in_measured_runs"]),
+                )
+                for n, x in data["checks"].items()
+            ],
+        )
+    )
     for problem in data["problems"]:
         out.append(f"- RETRIED a broken ab run: {problem}")
     return "\n".join(out)

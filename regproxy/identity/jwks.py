@@ -202,10 +202,7 @@ class JwksCache:
             key = self._fresh(state, kid, now)
             if key is not None:
                 return key
-            recently = (
-                state.attempted_at is not None
-                and now - state.attempted_at < self._min_refetch_interval
-            )
+            recently = state.attempted_at is not None and now - state.attempted_at < self._min_refetch_interval
             if not recently:
                 await self._refresh(state, issuer, jwks_uri, now)
             key = self._usable(state, kid, now)
@@ -234,9 +231,7 @@ class JwksCache:
             return None
         return state.keys.get(kid)
 
-    async def _refresh(
-        self, state: _IssuerState, issuer: str, jwks_uri: str | None, now: float
-    ) -> None:
+    async def _refresh(self, state: _IssuerState, issuer: str, jwks_uri: str | None, now: float) -> None:
         state.attempted_at = now
         try:
             uri = jwks_uri or await self._discover(issuer)

@@ -97,17 +97,13 @@ class SigningKey:
 class KeySet:
     """One signing key (optional: a verifier-only process) and the verification keys by kid."""
 
-    def __init__(
-        self, signing: SigningKey | None, verification: Iterable[VerificationKey] = ()
-    ) -> None:
+    def __init__(self, signing: SigningKey | None, verification: Iterable[VerificationKey] = ()) -> None:
         keys: dict[str, VerificationKey] = {}
         candidates = [signing.verification_key] if signing is not None else []
         candidates.extend(verification)
         for key in candidates:
             existing = keys.get(key.kid)
-            if existing is not None and not (
-                existing.same_key(key) and existing.algorithm is key.algorithm
-            ):
+            if existing is not None and not (existing.same_key(key) and existing.algorithm is key.algorithm):
                 raise KeyLoadError(f"two different keys have the kid `{key.kid}`")
             keys[key.kid] = key
         if not keys:
@@ -127,9 +123,7 @@ class KeySet:
         return {"keys": [k.jwk() for k in ordered]}
 
 
-def load_signing_key(
-    pem: bytes, *, kid: str | None = None, password: bytes | None = None
-) -> SigningKey:
+def load_signing_key(pem: bytes, *, kid: str | None = None, password: bytes | None = None) -> SigningKey:
     """A signing key from a PEM private key (PKCS#8 or traditional; optionally encrypted)."""
     try:
         private_key = serialization.load_pem_private_key(pem, password=password)

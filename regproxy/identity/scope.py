@@ -138,9 +138,7 @@ def render_scope(scope: ScopeRequest) -> str:
     return f"{resource_type}:{scope.name}:{','.join(scope.actions)}"
 
 
-def regproxy_actions_for(
-    word: str, resource_type: str = REPOSITORY, name: str = ""
-) -> frozenset[Action]:
+def regproxy_actions_for(word: str, resource_type: str = REPOSITORY, name: str = "") -> frozenset[Action]:
     """The regproxy actions one docker action word grants on a resource of ``resource_type``.
 
     On ``registry`` only ``catalog:*`` means anything (catalog); unknown words and types grant

@@ -144,9 +144,7 @@ class StsAuthenticator:
         self._max_ttl = max_ttl
 
     async def authenticate(self, credentials: Credentials) -> AuthResult:
-        if credentials.scheme is not Scheme.BASIC or not credentials.username.startswith(
-            USERNAME_PREFIX
-        ):
+        if credentials.scheme is not Scheme.BASIC or not credentials.username.startswith(USERNAME_PREFIX):
             return NOT_MINE
         try:
             return Valid(self._verify(credentials.username, credentials.secret))

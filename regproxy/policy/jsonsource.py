@@ -114,9 +114,7 @@ class _Decoder(json.JSONDecoder):
             obj.value_lines[key] = self._lines(value_start)
         return obj, end
 
-    def _parse_array(
-        self, s_and_end: tuple[str, int], scan_once: _ScanOnce
-    ) -> tuple[JsonArray, int]:
+    def _parse_array(self, s_and_end: tuple[str, int], scan_once: _ScanOnce) -> tuple[JsonArray, int]:
         start = s_and_end[1]
         starts: list[int] = []
         values, end = json.decoder.JSONArray(  # type: ignore[attr-defined]
@@ -157,9 +155,7 @@ def at_key(location: SourceLocation, obj: JsonObject, key: str) -> SourceLocatio
     return SourceLocation(location.file, obj.line_of(key) or location.line)
 
 
-def string_list(
-    obj: JsonObject, key: str, location: SourceLocation
-) -> list[tuple[str, SourceLocation]]:
+def string_list(obj: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
     """``obj[key]`` as a string or a non-empty list of strings, each with its line.
 
     Raises ``ValueError`` (the caller adds the statement's words) when the value is anything

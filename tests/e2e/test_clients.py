@@ -114,8 +114,7 @@ def test_skopeo_cannot_overwrite_a_release_tag(
     assert manifest_direct(skopeo, registry, f"{repo}:v1") == original
 
     for source in (layout, other):  # create, then move, a non-release tag
-        moved = skopeo.copy(f"oci:{source}:latest", f"docker://{proxy.address}/{repo}:latest",
-                            dest_creds=creds(ALICE))
+        moved = skopeo.copy(f"oci:{source}:latest", f"docker://{proxy.address}/{repo}:latest", dest_creds=creds(ALICE))
         assert moved.ok, str(moved)
     assert manifest_direct(skopeo, registry, f"{repo}:latest") != original
 
@@ -181,8 +180,11 @@ def test_reader_pulls_but_cannot_push(
     tags = request(registry.url, "GET", f"/v2/{repo}/tags/list").json()["tags"]
     assert tags == ["v1"]
     # podman's blob HEADs are reads bob may make; no write of his reached the registry
-    writes = [line for line in registry.requests()[before:]
-              if any(f'"{m} /v2/{r}/' in line for m in ("POST", "PUT", "PATCH", "DELETE") for r in (repo, new_repo))]
+    writes = [
+        line
+        for line in registry.requests()[before:]
+        if any(f'"{m} /v2/{r}/' in line for m in ("POST", "PUT", "PATCH", "DELETE") for r in (repo, new_repo))
+    ]
     assert writes == []
     assert not registry.has_repository(new_repo)
 
@@ -200,12 +202,14 @@ def test_reader_cannot_read_another_namespace(
     assert not pulled.ok
     assert_denied(pulled)
 
-    copied = skopeo.copy(f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'stolen'}:latest",
-                         src_creds=creds(BOB))
+    copied = skopeo.copy(
+        f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'stolen'}:latest", src_creds=creds(BOB)
+    )
     assert not copied.ok
     assert_denied(copied)
     assert not (tmp_path / "stolen" / "index.json").exists() or not json.loads(
-        (tmp_path / "stolen" / "index.json").read_text()).get("manifests")
+        (tmp_path / "stolen" / "index.json").read_text()
+    ).get("manifests")
     assert skopeo.inspect_raw(f"docker://{registry.address}/{secret}:latest").ok  # it is there
 
 
@@ -227,22 +231,27 @@ def test_a_blob_cannot_be_mounted_out_of_an_unreadable_namespace(
     assert response.status == 202, response.body
     assert "/blobs/uploads/" in (response.header("Location") or "")
     assert request(proxy.url, "HEAD", f"/v2/{target}/blobs/{layer.digest}", auth=ALICE).status == 404
-    direct = request(registry.url, "POST", f"/v2/team-b/{unique('probe')}/blobs/uploads/"
-                     f"?mount={layer.digest}&from={secret}", body=b"")
+    direct = request(
+        registry.url,
+        "POST",
+        f"/v2/team-b/{unique('probe')}/blobs/uploads/?mount={layer.digest}&from={secret}",
+        body=b"",
+    )
     assert direct.status == 201  # what the registry does with the same mount asked directly
 
-    copied = skopeo.copy(f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'stolen'}:latest",
-                         src_creds=creds(ALICE))
+    copied = skopeo.copy(
+        f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'stolen'}:latest", src_creds=creds(ALICE)
+    )
     assert not copied.ok
     assert_denied(copied)
 
     # admin pulls the team-b image through regproxy: skopeo's blob-info cache now knows that
     # these blobs live in team-b on this registry, so alice's push will try to mount them
-    shared = skopeo.copy(f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'admin'}:latest",
-                         src_creds=creds(ADMIN))
+    shared = skopeo.copy(
+        f"docker://{proxy.address}/{secret}:latest", f"oci:{tmp_path / 'admin'}:latest", src_creds=creds(ADMIN)
+    )
     assert shared.ok, str(shared)
-    pushed = skopeo.copy(f"oci:{layout}:latest", f"docker://{proxy.address}/{target}:latest",
-                         dest_creds=creds(ALICE))
+    pushed = skopeo.copy(f"oci:{layout}:latest", f"docker://{proxy.address}/{target}:latest", dest_creds=creds(ALICE))
     assert pushed.ok, str(pushed)
     assert digest_of(manifest_direct(skopeo, registry, f"{target}:latest")) == image.digest
     seen = registry.requests()
@@ -273,21 +282,37 @@ def test_a_pull_only_credential_cannot_push(
     seed(skopeo, registry, layout, repo)
 
     explained = subprocess.run(  # the policy alone would let the service account push
-        [sys.executable, "-m", "regproxy", "explain", "--config", str(proxy.config_path),
-         "--principal", "service-account:ci", "--action", "push", "--repository", repo],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "regproxy",
+            "explain",
+            "--config",
+            str(proxy.config_path),
+            "--principal",
+            "service-account:ci",
+            "--action",
+            "push",
+            "--repository",
+            repo,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith("ALLOW")
 
-    pulled = skopeo.copy(f"docker://{proxy.address}/{repo}:latest", f"oci:{tmp_path / 'ci-pull'}:latest",
-                         src_creds=creds(CI_PULL))
+    pulled = skopeo.copy(
+        f"docker://{proxy.address}/{repo}:latest", f"oci:{tmp_path / 'ci-pull'}:latest", src_creds=creds(CI_PULL)
+    )
     assert pulled.ok, str(pulled)
     index = json.loads((tmp_path / "ci-pull" / "index.json").read_text())
     assert [m["digest"] for m in index["manifests"]] == [image.digest]
 
-    pushed = skopeo.copy(f"oci:{layout}:latest", f"docker://{proxy.address}/{repo}:ci",
-                         dest_creds=creds(CI_PULL))
+    pushed = skopeo.copy(f"oci:{layout}:latest", f"docker://{proxy.address}/{repo}:ci", dest_creds=creds(CI_PULL))
     assert not pushed.ok
     assert_denied(pushed)
 

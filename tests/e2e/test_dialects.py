@@ -234,10 +234,12 @@ def identities() -> str:
     def account(name: str, groups: list[str]) -> dict[str, Any]:
         return {"name": name, "password": hash_password(password(name), log_n=10), "groups": groups}
 
-    return yaml.safe_dump({
-        "users": [account(n, g) for n, g in USERS.items()],
-        "service_accounts": [account(n, g) for n, g in SERVICE_ACCOUNTS.items()],
-    })
+    return yaml.safe_dump(
+        {
+            "users": [account(n, g) for n, g in USERS.items()],
+            "service_accounts": [account(n, g) for n, g in SERVICE_ACCOUNTS.items()],
+        }
+    )
 
 
 # -- the cases ------------------------------------------------------------------------------
@@ -274,8 +276,16 @@ CASES = [
     Case("thalassa", "delete", "thal-ci", "thal-a/{u}/app", False, why="developer-has-no-delete"),
     # Oracle OCI: the seed's three groups
     Case("oci", "push", "oscar", "acme-{u}/api", True, "oci/acme.policy#3.2", why="pushers-create-in-tenancy"),
-    Case("oci", "push", "omar", "acme-comp/{u}", True, "oci/acme.policy#4", existing=True,
-         why="managers-existing-repo-in-compartment"),
+    Case(
+        "oci",
+        "push",
+        "omar",
+        "acme-comp/{u}",
+        True,
+        "oci/acme.policy#4",
+        existing=True,
+        why="managers-existing-repo-in-compartment",
+    ),
     Case("oci", "push", "omar", "acme-comp/{u}", False, why="managers-no-create-in-compartment"),
     Case("oci", "pull", "olga", "acme-web-app-{u}/web", True, "oci/acme.policy#2", why="name-pattern"),
     Case("oci", "pull", "olga", "acme-comp/{u}", False, why="name-pattern"),
@@ -303,8 +313,11 @@ CASES = [
 def gate(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     """regproxy with one document of each dialect, bindings and the dialect config."""
     server = Proxy(
-        tmp_path_factory.mktemp("regproxy-dialects"), registry.url,
-        policies=POLICIES, identities=identities(), settings={"dialects": DIALECTS},
+        tmp_path_factory.mktemp("regproxy-dialects"),
+        registry.url,
+        policies=POLICIES,
+        identities=identities(),
+        settings={"dialects": DIALECTS},
     )
     for name in POLICIES:  # documents live in sub-directories named after their dialect
         (server.policies_dir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -331,8 +344,9 @@ def creds(login: str) -> str:
 
 
 def direct_manifest(registry: Registry, repository: str, reference: str) -> int:
-    return request(registry.url, "HEAD", f"/v2/{repository}/manifests/{reference}",
-                   headers={"Accept": MANIFEST_TYPE}).status
+    return request(
+        registry.url, "HEAD", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_TYPE}
+    ).status
 
 
 def assert_client_denied(run: Run) -> None:
@@ -342,20 +356,23 @@ def assert_client_denied(run: Run) -> None:
     assert "denied" in text or "403 (forbidden)" in text, str(run)
 
 
-def audit(proxy: Proxy, login: str, repository: str, done: Callable[[list[dict[str, Any]]], bool],
-          what: str) -> list[dict[str, Any]]:
+def audit(
+    proxy: Proxy, login: str, repository: str, done: Callable[[list[dict[str, Any]]], bool], what: str
+) -> list[dict[str, Any]]:
     """This principal's audit events on ``repository``, polled until ``done`` holds."""
 
     def found() -> list[dict[str, Any]] | None:
-        events = [e for e in proxy.audit_events()
-                  if e["principal"] == principal_id(login) and e["repository"] == repository]
+        events = [
+            e for e in proxy.audit_events() if e["principal"] == principal_id(login) and e["repository"] == repository
+        ]
         return events if done(events) else None
 
     return wait_until(found, timeout=10, what=what)
 
 
-def run_operation(case: Case, proxy: Proxy, repository: str, tag: str, *, skopeo: Skopeo, podman: Podman,
-                  layout: Path) -> Run:
+def run_operation(
+    case: Case, proxy: Proxy, repository: str, tag: str, *, skopeo: Skopeo, podman: Podman, layout: Path
+) -> Run:
     target = f"docker://{proxy.address}/{repository}:{tag}"
     if case.operation == "push":
         return skopeo.copy(f"oci:{layout}:latest", target, dest_creds=creds(case.login))
@@ -405,24 +422,37 @@ def test_a_dialect_decides_a_real_client_operation(
         reached = [line for line in seen if f'"{method} {target} ' in line]
         assert reached, f"{method} {target} never reached the registry:\n" + "\n".join(seen)
         if case.operation == "push":
-            assert request(registry.url, "GET", f"/v2/{repository}/manifests/{tag}",
-                           headers={"Accept": MANIFEST_TYPE}).body == image.manifest.data
+            assert (
+                request(
+                    registry.url, "GET", f"/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPE}
+                ).body
+                == image.manifest.data
+            )
         elif case.operation == "pull":
             assert podman.image_digest(f"{gate.address}/{repository}:{tag}") == image.digest
         else:
             assert direct_manifest(registry, repository, image.digest) == 404  # gone upstream
             assert direct_manifest(registry, repository, tag) == 404
-        events = audit(gate, case.login, repository,
-                       lambda es: any(e["method"] == method and e["path"] == target for e in es),
-                       what=f"the audit event of {method} {target}")
+        events = audit(
+            gate,
+            case.login,
+            repository,
+            lambda es: any(e["method"] == method and e["path"] == target for e in es),
+            what=f"the audit event of {method} {target}",
+        )
         decisive = [e for e in events if e["method"] == method and e["path"] == target]
         assert [e["decision"] for e in decisive] == ["allowed"], decisive
         assert case.statement in decisive[0]["statements"], decisive
         return
 
     assert_client_denied(run)
-    events = audit(gate, case.login, repository, lambda es: any(e["status"] == 403 for e in es),
-                   what="the audit event of the refusal")
+    events = audit(
+        gate,
+        case.login,
+        repository,
+        lambda es: any(e["status"] == 403 for e in es),
+        what="the audit event of the refusal",
+    )
     refusal = next(e for e in events if e["status"] == 403)
     if case.statement is None:
         assert (refusal["decision"], refusal["statements"]) == ("default-deny", []), refusal
@@ -430,8 +460,9 @@ def test_a_dialect_decides_a_real_client_operation(
         assert refusal["decision"] == "explicit-deny" and case.statement in refusal["statements"], refusal
 
     method, target = by_hand(case, repository, tag, image)
-    response = request(gate.url, method, target, auth=(case.login, password(case.login)),
-                       body=b"" if method == "POST" else None)
+    response = request(
+        gate.url, method, target, auth=(case.login, password(case.login)), body=b"" if method == "POST" else None
+    )
     assert response.status == 403, (response.status, response.body)
     assert response.error_codes() == ["DENIED"]
 

@@ -118,12 +118,25 @@ def identities(revoked: Iterable[str] = ()) -> str:
         ],
         "service_accounts": [{"name": "ci", "groups": ["team-a-devs"]}],
         "access_credentials": [
-            {"id": CI_PULL[0], "secret": _hash(CI_PULL[1]), "principal": "service-account:ci",
-             "scope": "containerRegistry:pull"},
-            {"id": CI_EXPIRED[0], "secret": _hash(CI_EXPIRED[1]), "principal": "service-account:ci",
-             "scope": "containerRegistry", "expires": "2020-01-01T00:00:00Z"},
-            {"id": CI_REVOKED[0], "secret": _hash(CI_REVOKED[1]), "principal": "service-account:ci",
-             "scope": "containerRegistry"},
+            {
+                "id": CI_PULL[0],
+                "secret": _hash(CI_PULL[1]),
+                "principal": "service-account:ci",
+                "scope": "containerRegistry:pull",
+            },
+            {
+                "id": CI_EXPIRED[0],
+                "secret": _hash(CI_EXPIRED[1]),
+                "principal": "service-account:ci",
+                "scope": "containerRegistry",
+                "expires": "2020-01-01T00:00:00Z",
+            },
+            {
+                "id": CI_REVOKED[0],
+                "secret": _hash(CI_REVOKED[1]),
+                "principal": "service-account:ci",
+                "scope": "containerRegistry",
+            },
         ],
         "revoked": [CI_REVOKED[0], *revoked],
     }
@@ -183,8 +196,11 @@ def settings(signing_key: Path, issuer: OidcIssuer, down_issuer: str) -> dict[st
 def gate(registry: Registry, tmp_path_factory: pytest.TempPathFactory, settings: dict[str, Any]) -> Iterator[Proxy]:
     """regproxy with the token service and the two OIDC issuers, shared by the read-only tests."""
     server = Proxy(
-        tmp_path_factory.mktemp("regproxy-identity"), registry.url,
-        policies=policies(), identities=identities(), settings=settings,
+        tmp_path_factory.mktemp("regproxy-identity"),
+        registry.url,
+        policies=policies(),
+        identities=identities(),
+        settings=settings,
     ).start()
     yield server
     server.stop()
@@ -207,8 +223,14 @@ def layout(tmp_path: Path, image: Image) -> Path:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def get_token(proxy: Proxy, *scopes: str, auth: tuple[str, str] | None = None,
-              headers: dict[str, str] | None = None, service: str = SERVICE, **params: str) -> Response:
+def get_token(
+    proxy: Proxy,
+    *scopes: str,
+    auth: tuple[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    service: str = SERVICE,
+    **params: str,
+) -> Response:
     """``GET /token?service=…&scope=…&scope=…`` as docker, podman and skopeo send it."""
     query = urlencode([("service", service), *(("scope", s) for s in scopes), *params.items()])
     return request(proxy.url, "GET", f"/token?{query}", auth=auth, headers=headers)
@@ -222,22 +244,39 @@ def token_for(proxy: Proxy, auth: tuple[str, str], *scopes: str, **params: str) 
 
 
 def post_token(proxy: Proxy, form: dict[str, str]) -> Response:
-    return request(proxy.url, "POST", "/token", body=urlencode(form).encode(),
-                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return request(
+        proxy.url,
+        "POST",
+        "/token",
+        body=urlencode(form).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def get_manifest(proxy: Proxy, repository: str, reference: str, *, auth: tuple[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> Response:
-    return request(proxy.url, "GET", f"/v2/{repository}/manifests/{reference}", auth=auth,
-                   headers={"Accept": MANIFEST_TYPE, **(headers or {})})
+def get_manifest(
+    proxy: Proxy,
+    repository: str,
+    reference: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return request(
+        proxy.url,
+        "GET",
+        f"/v2/{repository}/manifests/{reference}",
+        auth=auth,
+        headers={"Accept": MANIFEST_TYPE, **(headers or {})},
+    )
 
 
-def start_upload(proxy: Proxy, repository: str, *, auth: tuple[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> Response:
+def start_upload(
+    proxy: Proxy, repository: str, *, auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     return request(proxy.url, "POST", f"/v2/{repository}/blobs/uploads/", auth=auth, headers=headers, body=b"")
 
 
@@ -301,13 +340,32 @@ def audit_events_where(proxy: Proxy, what: str, *, at_least: int = 1, **match: A
     return wait_until(found, timeout=10, what=what)
 
 
-def issue_short_lived(proxy: Proxy, *, ttl: str, repository: str = "team-a/*",
-                      scope: str = "pull") -> tuple[str, str]:
+def issue_short_lived(proxy: Proxy, *, ttl: str, repository: str = "team-a/*", scope: str = "pull") -> tuple[str, str]:
     """``regproxy credentials issue`` as an operator runs it; (username, password)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "regproxy", "credentials", "issue", "--config", str(proxy.config_path),
-         "--principal", "service-account:ci", "--ttl", ttl, "--scope", scope, "--repository", repository, "--json"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "regproxy",
+            "credentials",
+            "issue",
+            "--config",
+            str(proxy.config_path),
+            "--principal",
+            "service-account:ci",
+            "--ttl",
+            ttl,
+            "--scope",
+            scope,
+            "--repository",
+            repository,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     issued = json.loads(completed.stdout)
@@ -368,14 +426,21 @@ def test_podman_exchanges_a_basic_login_for_tokens_and_pushes_and_pulls(
     assert pulled.ok, str(pulled)
     assert bob.image_digest(f"{gate.address}/{repo}:v1") == pushed_digest
 
-    wait_until(lambda: log_has(gate, f"token issued to user:alice: {repo}:pull,push"), timeout=10,
-               what="the log line of alice's push token")
-    wait_until(lambda: log_has(gate, f"token issued to user:bob: {repo}:pull"), timeout=10,
-               what="the log line of bob's pull token")
+    wait_until(
+        lambda: log_has(gate, f"token issued to user:alice: {repo}:pull,push"),
+        timeout=10,
+        what="the log line of alice's push token",
+    )
+    wait_until(
+        lambda: log_has(gate, f"token issued to user:bob: {repo}:pull"),
+        timeout=10,
+        what="the log line of bob's pull token",
+    )
     put = audit_events_where(gate, "alice's manifest PUT", method="PUT", path=f"/v2/{repo}/manifests/v1")
     assert [(e["principal"], e["decision"], e["status"]) for e in put] == [("user:alice", "allowed", 201)]
-    got = audit_events_where(gate, "bob's manifest GET", method="GET", repository=repo, principal="user:bob",
-                             route="manifest")
+    got = audit_events_where(
+        gate, "bob's manifest GET", method="GET", repository=repo, principal="user:bob", route="manifest"
+    )
     assert {e["decision"] for e in got} == {"allowed"}
 
 
@@ -391,12 +456,20 @@ def test_skopeo_with_creds_follows_the_challenge(
     through = skopeo.inspect_raw(f"docker://{gate.address}/{repo}:v1", creds=creds(BOB))
     assert through.ok, str(through)
     assert digest_of(through.stdout.encode()) == image.digest
-    assert request(registry.url, "GET", f"/v2/{repo}/manifests/v1",
-                   headers={"Accept": MANIFEST_TYPE}).body == image.manifest.data
-    wait_until(lambda: log_has(gate, f"token issued to user:alice: {repo}:pull,push"), timeout=10,
-               what="the log line of alice's push token")
-    wait_until(lambda: log_has(gate, f"token issued to user:bob: {repo}:pull"), timeout=10,
-               what="the log line of bob's pull token")
+    assert (
+        request(registry.url, "GET", f"/v2/{repo}/manifests/v1", headers={"Accept": MANIFEST_TYPE}).body
+        == image.manifest.data
+    )
+    wait_until(
+        lambda: log_has(gate, f"token issued to user:alice: {repo}:pull,push"),
+        timeout=10,
+        what="the log line of alice's push token",
+    )
+    wait_until(
+        lambda: log_has(gate, f"token issued to user:bob: {repo}:pull"),
+        timeout=10,
+        what="the log line of bob's pull token",
+    )
 
 
 def test_get_token_with_basic_and_two_scopes(gate: Proxy, registry: Registry, image: Image) -> None:
@@ -449,20 +522,34 @@ def test_post_token_password_and_refresh_grants(gate: Proxy, registry: Registry,
     repo = f"team-a/{unique('post-token')}/app"
     seed(registry, repo, image)
     scope = f"repository:{repo}:pull"
-    password = post_token(gate, {
-        "grant_type": "password", "username": BOB[0], "password": BOB[1], "service": SERVICE,
-        "scope": scope, "client_id": "regproxy-e2e", "access_type": "offline",
-    })
+    password = post_token(
+        gate,
+        {
+            "grant_type": "password",
+            "username": BOB[0],
+            "password": BOB[1],
+            "service": SERVICE,
+            "scope": scope,
+            "client_id": "regproxy-e2e",
+            "access_type": "offline",
+        },
+    )
     assert password.status == 200, password.body
     granted = password.json()
     assert granted["scope"] == scope
     assert {"access_token", "refresh_token", "expires_in", "issued_at"} <= set(granted)
     assert get_manifest(gate, repo, "v1", headers=bearer(granted["access_token"])).status == 200
 
-    refreshed = post_token(gate, {
-        "grant_type": "refresh_token", "refresh_token": granted["refresh_token"], "service": SERVICE,
-        "scope": scope, "client_id": "regproxy-e2e",
-    })
+    refreshed = post_token(
+        gate,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": granted["refresh_token"],
+            "service": SERVICE,
+            "scope": scope,
+            "client_id": "regproxy-e2e",
+        },
+    )
     assert refreshed.status == 200, refreshed.body
     renewed = refreshed.json()
     assert renewed["access_token"] != granted["access_token"]
@@ -472,8 +559,17 @@ def test_post_token_password_and_refresh_grants(gate: Proxy, registry: Registry,
 
     # a refresh token is for the token endpoint only, never a key to /v2
     assert_invalid_token(get_manifest(gate, repo, "v1", headers=bearer(granted["refresh_token"])))
-    refused = post_token(gate, {"grant_type": "password", "username": BOB[0], "password": "wrong",
-                                "service": SERVICE, "scope": scope, "client_id": "regproxy-e2e"})
+    refused = post_token(
+        gate,
+        {
+            "grant_type": "password",
+            "username": BOB[0],
+            "password": "wrong",
+            "service": SERVICE,
+            "scope": scope,
+            "client_id": "regproxy-e2e",
+        },
+    )
     assert refused.status == 401
     assert refused.json()["error"] == "invalid_grant"
 
@@ -489,9 +585,25 @@ def test_a_pull_only_access_credential_pulls_but_cannot_push(
     seed(registry, repo, image, "latest")
     before = len(registry.requests())
     explained = subprocess.run(  # the policy alone would let the account push
-        [sys.executable, "-m", "regproxy", "explain", "--config", str(gate.config_path),
-         "--principal", "service-account:ci", "--action", "push", "--repository", repo],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "regproxy",
+            "explain",
+            "--config",
+            str(gate.config_path),
+            "--principal",
+            "service-account:ci",
+            "--action",
+            "push",
+            "--repository",
+            repo,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith("ALLOW"), explained.stdout
@@ -509,8 +621,11 @@ def test_a_pull_only_access_credential_pulls_but_cannot_push(
     assert_client_denied(ci.push(f"{gate.address}/{repo}:latest", f"{gate.address}/{repo}:from-ci"))
 
     assert request(registry.url, "GET", f"/v2/{repo}/tags/list").json()["tags"] == ["latest"]
-    writes = [line for line in registry.requests()[before:]
-              if any(f'"{method} /v2/{repo}/' in line for method in ("POST", "PUT", "PATCH"))]
+    writes = [
+        line
+        for line in registry.requests()[before:]
+        if any(f'"{method} /v2/{repo}/' in line for method in ("POST", "PUT", "PATCH"))
+    ]
     assert writes == []
     denied = audit_events_where(gate, "the credential's denied upload", method="POST", repository=repo)
     assert {(e["principal"], e["credential"], e["decision"]) for e in denied} == {
@@ -584,8 +699,9 @@ def test_a_short_lived_credential_is_revoked_early(
     assert get_token(own_gate, f"repository:{repo}:pull", auth=(user, password)).status == 401
 
 
-def test_revoking_a_credential_revokes_the_tokens_minted_from_it(own_gate: Proxy, registry: Registry,
-                                                                 image: Image) -> None:
+def test_revoking_a_credential_revokes_the_tokens_minted_from_it(
+    own_gate: Proxy, registry: Registry, image: Image
+) -> None:
     """Tokens exchanged for a credential before it was revoked die with it: access tokens at
     /v2 and refresh tokens at /token, for an access credential (revoked by id) and for a
     short-lived credential (revoked by its username ``sts-<jti>``, the name audit lines show)."""
@@ -593,29 +709,47 @@ def test_revoking_a_credential_revokes_the_tokens_minted_from_it(own_gate: Proxy
     seed(registry, repo, image)
     scope = f"repository:{repo}:pull"
     sts = issue_short_lived(own_gate, ttl="1h")
-    minted = {name: token_for(own_gate, account, scope, offline_token="true")
-              for name, account in (("ci-pull", CI_PULL), ("sts", sts))}
+    minted = {
+        name: token_for(own_gate, account, scope, offline_token="true")
+        for name, account in (("ci-pull", CI_PULL), ("sts", sts))
+    }
     for granted in minted.values():
         assert get_manifest(own_gate, repo, "v1", headers=bearer(granted["token"])).status == 200
 
     own_gate.identities_path.write_text(identities(revoked=[CI_PULL[0], sts[0]]))
-    wait_until(lambda: get_manifest(own_gate, repo, "v1", auth=CI_PULL).status == 401, timeout=RELOAD_TIMEOUT,
-               what="the revocation to be read")
+    wait_until(
+        lambda: get_manifest(own_gate, repo, "v1", auth=CI_PULL).status == 401,
+        timeout=RELOAD_TIMEOUT,
+        what="the revocation to be read",
+    )
     assert get_manifest(own_gate, repo, "v1", auth=sts).status == 401
     before = len(registry.saw(f"/v2/{repo}/manifests/v1 "))
     for name, granted in minted.items():
         assert_invalid_token(get_manifest(own_gate, repo, "v1", headers=bearer(granted["token"])))
         refreshed = get_token(own_gate, scope, headers=bearer(granted["refresh_token"]))
         assert refreshed.status == 401, (name, refreshed.body)
-        form = post_token(own_gate, {"grant_type": "refresh_token", "refresh_token": granted["refresh_token"],
-                                     "service": SERVICE, "scope": scope, "client_id": "regproxy-e2e"})
+        form = post_token(
+            own_gate,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": granted["refresh_token"],
+                "service": SERVICE,
+                "scope": scope,
+                "client_id": "regproxy-e2e",
+            },
+        )
         assert form.status == 401, (name, form.body)
     assert len(registry.saw(f"/v2/{repo}/manifests/v1 ")) == before
 
 
 # -- (e) OIDC workload identity -------------------------------------------------------------
 def test_an_oidc_workload_logs_in_with_podman_and_pushes_where_policy_allows(
-    podman_for: MakePodman, gate: Proxy, registry: Registry, issuer: OidcIssuer, layout: Path, image: Image,
+    podman_for: MakePodman,
+    gate: Proxy,
+    registry: Registry,
+    issuer: OidcIssuer,
+    layout: Path,
+    image: Image,
     tmp_path: Path,
 ) -> None:
     """``podman login -u oidc -p <jwt>`` with an ID token for repository acme/app: the claims map
@@ -638,8 +772,11 @@ def test_an_oidc_workload_logs_in_with_podman_and_pushes_where_policy_allows(
     assert direct.status == 200 and digest_of(direct.body) == pushed_digest
     assert_client_denied(ci.push(local, f"{gate.address}/{elsewhere}:v1"))
     assert not registry.has_repository(elsewhere)
-    wait_until(lambda: log_has(gate, f"token issued to service-account:gh:acme/app: {repo}:pull,push"),
-               timeout=10, what="the log line of the workload's push token")
+    wait_until(
+        lambda: log_has(gate, f"token issued to service-account:gh:acme/app: {repo}:pull,push"),
+        timeout=10,
+        what="the log line of the workload's push token",
+    )
     put = audit_events_where(gate, "the workload's manifest PUT", method="PUT", path=f"/v2/{repo}/manifests/v1")
     assert [(e["principal"], e["decision"], e["statements"]) for e in put] == [
         ("service-account:gh:acme/app", "allowed", ["acme.yaml#acme-app-workload"])
@@ -779,9 +916,17 @@ def test_the_token_service_refuses_another_service(gate: Proxy) -> None:
     assert only_other.status == 400, only_other.body
     assert only_other.error_codes() == ["UNSUPPORTED"]
     assert "token" not in only_other.json()
-    form = post_token(gate, {"grant_type": "password", "username": ALICE[0], "password": ALICE[1],
-                             "service": "another-registry", "scope": "repository:team-a/x/app:pull",
-                             "client_id": "regproxy-e2e"})
+    form = post_token(
+        gate,
+        {
+            "grant_type": "password",
+            "username": ALICE[0],
+            "password": ALICE[1],
+            "service": "another-registry",
+            "scope": "repository:team-a/x/app:pull",
+            "client_id": "regproxy-e2e",
+        },
+    )
     assert form.status == 400
     assert form.json()["error"] == "invalid_request"
 
@@ -809,7 +954,9 @@ def test_a_token_never_carries_more_than_the_policy_allows(gate: Proxy, registry
     assert len(uploads) == 1
     posts = audit_events_where(gate, "three upload decisions", at_least=3, method="POST", repository=repo)
     assert [(e["principal"], e["decision"]) for e in posts] == [
-        ("user:bob", "default-deny"), ("user:alice", "scope-deny"), ("user:alice", "allowed")
+        ("user:bob", "default-deny"),
+        ("user:alice", "scope-deny"),
+        ("user:alice", "allowed"),
     ]
 
 
@@ -867,6 +1014,8 @@ def test_a_reloaded_deny_bites_a_token_issued_before_it(own_gate: Proxy, registr
     assert_denied(get_manifest(own_gate, repo, "v1", headers=bearer(token)))
     assert len(registry.saw(f'"GET /v2/{repo}/manifests/v1 ')) == allowed
     denied = audit_events_where(own_gate, "the explicit deny", repository=repo, decision="explicit-deny")
-    assert all(e["principal"] == "user:bob" and e["statements"][0].startswith("zz-deny-bob.yaml#bob-denied-") for e in denied)
+    assert all(
+        e["principal"] == "user:bob" and e["statements"][0].startswith("zz-deny-bob.yaml#bob-denied-") for e in denied
+    )
     # a token asked for now carries no pull at all: the token service reads the same policy
     assert claims_of(token_for(own_gate, BOB, f"repository:{repo}:pull")["token"])["access"][0]["actions"] == []

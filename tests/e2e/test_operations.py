@@ -72,7 +72,7 @@ def deny_alice_pull(statement_id: str, repo: str) -> str:
     return (
         "version: 1\nstatements:\n"
         f"  - id: {statement_id}\n    effect: deny\n    principals: [user:alice]\n"
-        f"    actions: [pull]\n    resources: [\"{repo}\"]\n"
+        f'    actions: [pull]\n    resources: ["{repo}"]\n'
     )
 
 
@@ -117,8 +117,9 @@ def test_audit_lines_name_the_decision_and_carry_no_secret(
     bob = request(proxy.url, "POST", f"/v2/{repo}/blobs/uploads/", auth=BOB, body=b"", headers={"X-Request-Id": bob_id})
     assert bob.status == 403
 
-    events = wait_for_events(proxy.audit_path, {allowed_id, denied_id, blob_id, bob_id},
-                             what="the audit lines of the four requests")
+    events = wait_for_events(
+        proxy.audit_path, {allowed_id, denied_id, blob_id, bob_id}, what="the audit lines of the four requests"
+    )
     ok, no, up, default = events[allowed_id], events[denied_id], events[blob_id], events[bob_id]
     assert ok["principal"] == "user:alice"
     assert (ok["action"], ok["repository"], ok["reference"]) == ("pull", repo, "v1")
@@ -262,12 +263,12 @@ def test_metrics_parse_and_move_with_traffic(make_proxy: MakeProxy, tmp_path: Pa
     push_image(proxy.url, repo, image, "v1", auth=ALICE)
     pulled = 0
     for reference, kind in [(image.manifest.digest, "manifests"), *((b.digest, "blobs") for b in image.blobs)]:
-        got = request(proxy.url, "GET", f"/v2/{repo}/{kind}/{reference}", auth=BOB,
-                      headers={"Accept": MANIFEST_TYPE})
+        got = request(proxy.url, "GET", f"/v2/{repo}/{kind}/{reference}", auth=BOB, headers={"Accept": MANIFEST_TYPE})
         assert got.status == 200
         pulled += len(got.body)
-    again = request(proxy.url, "GET", f"/v2/{repo}/manifests/{image.manifest.digest}", auth=BOB,
-                    headers={"Accept": MANIFEST_TYPE})
+    again = request(
+        proxy.url, "GET", f"/v2/{repo}/manifests/{image.manifest.digest}", auth=BOB, headers={"Accept": MANIFEST_TYPE}
+    )
     assert again.status == 200  # the same decision again: a cache hit
     pulled += len(again.body)
     denied = request(proxy.url, "POST", f"/v2/{repo}/blobs/uploads/", auth=BOB, body=b"")
@@ -294,31 +295,45 @@ def test_metrics_parse_and_move_with_traffic(make_proxy: MakeProxy, tmp_path: Pa
         return now if deltas == expected else None
 
     now = wait_until(moved, timeout=WAIT, what="regproxy_requests_total to count the traffic")
-    assert now.value("regproxy_bytes_total", direction="up") - base.value("regproxy_bytes_total", direction="up") \
-        == pushed
-    assert now.value("regproxy_bytes_total", direction="down") - base.value(
-        "regproxy_bytes_total", direction="down") == pulled
+    assert (
+        now.value("regproxy_bytes_total", direction="up") - base.value("regproxy_bytes_total", direction="up") == pushed
+    )
+    assert (
+        now.value("regproxy_bytes_total", direction="down") - base.value("regproxy_bytes_total", direction="down")
+        == pulled
+    )
     decided = sum(expected.values()) - 1  # every allowed request observed its decision time
     count = now.value("regproxy_decision_seconds_count") - base.value("regproxy_decision_seconds_count")
     assert count >= decided
     inf = [s for s in now.series("regproxy_decision_seconds_bucket") if s.labels["le"] == "+Inf"]
     assert inf and inf[0].value == now.value("regproxy_decision_seconds_count")
-    assert now.value("regproxy_tokens_issued_total", kind="access") - base.value(
-        "regproxy_tokens_issued_total", kind="access") == 1
+    assert (
+        now.value("regproxy_tokens_issued_total", kind="access")
+        - base.value("regproxy_tokens_issued_total", kind="access")
+        == 1
+    )
     assert now.value("regproxy_uploads_in_flight") == 0
-    wait_for_metric(proxy.admin_url, "regproxy_decision_cache_hits_total",
-                    lambda v: v > base.value("regproxy_decision_cache_hits_total"), what="a decision-cache hit")
-    wait_for_metric(proxy.admin_url, "regproxy_decision_cache_misses_total",
-                    lambda v: v > base.value("regproxy_decision_cache_misses_total"), what="decision-cache misses")
+    wait_for_metric(
+        proxy.admin_url,
+        "regproxy_decision_cache_hits_total",
+        lambda v: v > base.value("regproxy_decision_cache_hits_total"),
+        what="a decision-cache hit",
+    )
+    wait_for_metric(
+        proxy.admin_url,
+        "regproxy_decision_cache_misses_total",
+        lambda v: v > base.value("regproxy_decision_cache_misses_total"),
+        what="decision-cache misses",
+    )
 
     # a policy change: the reload counter and the generation gauge move, and the audit follows
     first = rid()
     request(proxy.url, "GET", f"/v2/{repo}/tags/list", auth=BOB, headers={"X-Request-Id": first})
     write_policy(proxy.policies_dir, "extra.yaml", deny_alice_pull("metrics-extra", f"{repo}-other"))
-    wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 1,
-                    what="a counted reload", result="succeeded")
-    assert wait_for_metric(proxy.admin_url, "regproxy_policy_generation", lambda v: v >= 2,
-                           what="generation 2") == 2
+    wait_for_metric(
+        proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 1, what="a counted reload", result="succeeded"
+    )
+    assert wait_for_metric(proxy.admin_url, "regproxy_policy_generation", lambda v: v >= 2, what="generation 2") == 2
     assert scrape(proxy.admin_url).value("regproxy_policy_reloads_total", result="failed") == 0
     second = rid()
     request(proxy.url, "GET", f"/v2/{repo}/tags/list", auth=BOB, headers={"X-Request-Id": second})
@@ -350,6 +365,7 @@ def test_readyz_follows_the_upstream(make_proxy: MakeProxy, tmp_path: Path) -> N
         proxy = make_proxy(upstream_url=upstream.url)
         assert request(proxy.admin_url, "GET", "/readyz").status == 200
         upstream.stop()
+
         def not_ready() -> Response | None:
             response = request(proxy.admin_url, "GET", "/readyz")
             return response if response.status == 503 else None
@@ -358,8 +374,9 @@ def test_readyz_follows_the_upstream(make_proxy: MakeProxy, tmp_path: Path) -> N
         assert b"upstream" in down.body
         assert request(proxy.admin_url, "GET", "/healthz").status == 200
         upstream.start()
-        wait_until(lambda: request(proxy.admin_url, "GET", "/readyz").status == 200,
-                   timeout=WAIT, what="/readyz to recover")
+        wait_until(
+            lambda: request(proxy.admin_url, "GET", "/readyz").status == 200, timeout=WAIT, what="/readyz to recover"
+        )
     finally:
         upstream.stop()
 
@@ -431,8 +448,12 @@ def test_two_workers_serve_podman_reload_together_and_sum_their_metrics(
 
     write_policy(proxy.policies_dir, "deny.yaml", deny_alice_pull("workers-deny", repo))
     proxy.signal(signal.SIGHUP)  # the supervisor forwards it; the workers' watchers would also see it
-    wait_for_metric(proxy.admin_url, "regproxy_policy_generation", lambda v: v >= 2,
-                    what="every worker at generation 2 (the gauge is the workers' minimum)")
+    wait_for_metric(
+        proxy.admin_url,
+        "regproxy_policy_generation",
+        lambda v: v >= 2,
+        what="every worker at generation 2 (the gauge is the workers' minimum)",
+    )
     pids, after = answered_by_every_worker(proxy, target, 2, Accept=MANIFEST_TYPE)
     assert len(pids) == 2, pids
     assert {(e["status"], e["decision"]) for e in after} == {(403, "explicit-deny")}
@@ -600,8 +621,9 @@ def test_slowloris_connections_are_closed_while_a_pull_succeeds(
     slow = Slowloris(proxy.port, 200, deadline=time.monotonic() + 30).start()
     try:
         assert slow.trickling.wait(timeout=WAIT), "the slow client never started"
-        pulled = skopeo.copy(f"docker://{proxy.address}/{repo}:v1", f"oci:{tmp_path / 'pulled'}:v1",
-                             src_creds=f"{ALICE[0]}:{ALICE[1]}")
+        pulled = skopeo.copy(
+            f"docker://{proxy.address}/{repo}:v1", f"oci:{tmp_path / 'pulled'}:v1", src_creds=f"{ALICE[0]}:{ALICE[1]}"
+        )
         assert pulled.ok, str(pulled)
     finally:
         slow.join(timeout=WAIT + 5)
@@ -609,10 +631,15 @@ def test_slowloris_connections_are_closed_while_a_pull_succeeds(
     assert opened >= 200
     assert len(slow.closed) == opened, f"{opened - len(slow.closed)} slow connections never closed"
     assert all(sent < len(SLOW_HEAD) for sent in slow.sent)
-    assert set(slow.closed.values()) <= {"EOF", "ConnectionResetError", "BrokenPipeError"}, Counter(slow.closed.values())
+    assert set(slow.closed.values()) <= {"EOF", "ConnectionResetError", "BrokenPipeError"}, Counter(
+        slow.closed.values()
+    )
     closed_by_proxy = wait_for_metric(
-        proxy.admin_url, "regproxy_connections_closed_total", lambda v: v >= opened,
-        what="the count of slow connections closed", reason="slow-head",
+        proxy.admin_url,
+        "regproxy_connections_closed_total",
+        lambda v: v >= opened,
+        what="the count of slow connections closed",
+        reason="slow-head",
     )
     assert closed_by_proxy == opened
     assert "Traceback" not in proxy.log_text() and " ERROR " not in proxy.log_text()
@@ -658,5 +685,6 @@ def test_a_burst_from_one_principal_is_rate_limited_and_another_is_not(
     assert [r.status for r in bob] == [200] * 5
     served = sum(1 for line in registry.saw(target) if "GET" in line)
     assert served == len(alice) - len(limited) + len(bob)
-    wait_for_metric(proxy.admin_url, "regproxy_rate_limited_total", lambda v: v == len(limited),
-                    what="the refusals counted")
+    wait_for_metric(
+        proxy.admin_url, "regproxy_rate_limited_total", lambda v: v == len(limited), what="the refusals counted"
+    )

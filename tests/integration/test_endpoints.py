@@ -118,9 +118,7 @@ def assert_location(twin: Twin, direct: Response, proxied: Response) -> None:
     d_parts, p_parts = urlsplit(d), urlsplit(p)
     if d_parts.scheme:
         assert f"{p_parts.scheme}://{p_parts.netloc}" == twin.proxy.url, p
-    assert twin.normalise(session_target(p), proxied=True) == twin.normalise(
-        session_target(d), proxied=False
-    )
+    assert twin.normalise(session_target(p), proxied=True) == twin.normalise(session_target(d), proxied=False)
 
 
 def upload_target(response: Response) -> str:
@@ -232,9 +230,7 @@ def test_catalog_pagination_link_matches_direct(
     assert proxied.json() == direct.json()
     link = direct.header("Link") or ""
     next_target = link[link.index("<") + 1 : link.index(">")]
-    assert request(proxy.url, "GET", next_target, auth=ADMIN).json() == request(
-        registry.url, "GET", next_target
-    ).json()
+    assert request(proxy.url, "GET", next_target, auth=ADMIN).json() == request(registry.url, "GET", next_target).json()
 
 
 def test_catalog_anonymous_is_challenged(proxy: Proxy) -> None:
@@ -291,9 +287,7 @@ def test_unknown_blob_matches_direct(pulled: Twin) -> None:
     [("bytes=10-99", 10, 100), ("bytes=0-0", 0, 1), ("bytes=-100", -100, None), ("bytes=1000-", 1000, None)],
     ids=["middle", "first-byte", "suffix", "open-ended"],
 )
-def test_blob_range_matches_direct(
-    pulled: Twin, image: Image, range_header: str, start: int, end: int | None
-) -> None:
+def test_blob_range_matches_direct(pulled: Twin, image: Image, range_header: str, start: int, end: int | None) -> None:
     layer = image.layers[0]
     direct, proxied = pulled.call(
         "GET", f"/v2/{{repo}}/blobs/{layer.digest}", auth=BOB, headers={"Range": range_header}
@@ -378,9 +372,7 @@ def test_chunked_upload_matches_direct(twin: Twin) -> None:
     assert proxied.status == 204
     assert proxied.header("Range") == f"0-{blob.size - 1}"
 
-    direct, proxied = twin.call_each(
-        "PUT", *(with_param(s, "digest", blob.digest) for s in sessions), body=b""
-    )
+    direct, proxied = twin.call_each("PUT", *(with_param(s, "digest", blob.digest) for s in sessions), body=b"")
     twin.assert_same(direct, proxied)
     assert proxied.status == 201
 
@@ -402,8 +394,9 @@ def test_out_of_order_chunk_matches_direct(twin: Twin) -> None:
 def test_upload_cancel_matches_direct(twin: Twin) -> None:
     direct, proxied = twin.call("POST", "/v2/{repo}/blobs/uploads/", body=b"")
     sessions = (upload_target(direct), upload_target(proxied))
-    direct, proxied = twin.call_each("PATCH", *sessions, headers={"Content-Type": "application/octet-stream"},
-                                     body=b"partial")
+    direct, proxied = twin.call_each(
+        "PATCH", *sessions, headers={"Content-Type": "application/octet-stream"}, body=b"partial"
+    )
     sessions = (upload_target(direct), upload_target(proxied))
 
     direct, proxied = twin.call_each("DELETE", *sessions)
@@ -440,14 +433,14 @@ def test_manifest_put_create_and_overwrite(twin: Twin, registry: Registry, image
 
     # a non-release tag: create, then overwrite, both allowed and the same as direct
     for _ in ("create", "overwrite"):
-        direct, proxied = twin.call("PUT", "/v2/{repo}/manifests/latest", headers=headers,
-                                    body=image.manifest.data)
+        direct, proxied = twin.call("PUT", "/v2/{repo}/manifests/latest", headers=headers, body=image.manifest.data)
         twin.assert_same(direct, proxied)
         assert proxied.status == 201
 
     # by digest (no tag moves)
-    direct, proxied = twin.call("PUT", f"/v2/{{repo}}/manifests/{image.digest}", headers=headers,
-                                body=image.manifest.data)
+    direct, proxied = twin.call(
+        "PUT", f"/v2/{{repo}}/manifests/{image.digest}", headers=headers, body=image.manifest.data
+    )
     twin.assert_same(direct, proxied)
     assert proxied.status == 201
 
@@ -457,8 +450,9 @@ def test_manifest_put_create_and_overwrite(twin: Twin, registry: Registry, image
 
 def test_manifest_put_with_missing_blobs_matches_direct(twin: Twin) -> None:
     image = build_image((1024,))
-    direct, proxied = twin.call("PUT", "/v2/{repo}/manifests/latest", headers={"Content-Type": MANIFEST_TYPE},
-                                body=image.manifest.data)
+    direct, proxied = twin.call(
+        "PUT", "/v2/{repo}/manifests/latest", headers={"Content-Type": MANIFEST_TYPE}, body=image.manifest.data
+    )
     twin.assert_same(direct, proxied, body=False)
     assert proxied.status == 400
     assert proxied.error_codes() == direct.error_codes()
@@ -490,8 +484,12 @@ def test_mount_from_an_unreadable_repository_is_a_plain_upload(twin: Twin, regis
     absent = random_blob(25_000)  # exists in no repository
 
     # had regproxy forwarded the mount, the registry would have mounted it: it is really there
-    direct = request(registry.url, "POST", f"/v2/{twin.direct_repo}/blobs/uploads/"
-                     f"?mount={secret.digest}&from={secret_repo}", body=b"")
+    direct = request(
+        registry.url,
+        "POST",
+        f"/v2/{twin.direct_repo}/blobs/uploads/?mount={secret.digest}&from={secret_repo}",
+        body=b"",
+    )
     assert direct.status == 201
 
     plain_direct = request(registry.url, "POST", f"/v2/{twin.direct_repo}/blobs/uploads/", body=b"")
@@ -517,8 +515,11 @@ def test_mount_from_an_unreadable_repository_is_a_plain_upload(twin: Twin, regis
 def test_mount_needs_push_on_the_target(proxy: Proxy, registry: Registry, pulled: Twin, image: Image) -> None:
     target = f"team-a/{unique('bob-mount')}"
     response = request(
-        proxy.url, "POST", f"/v2/{target}/blobs/uploads/?mount={image.layers[0].digest}&from={pulled.proxied_repo}",
-        auth=BOB, body=b"",
+        proxy.url,
+        "POST",
+        f"/v2/{target}/blobs/uploads/?mount={image.layers[0].digest}&from={pulled.proxied_repo}",
+        auth=BOB,
+        body=b"",
     )
     assert response.status == 403
     assert response.error_codes() == ["DENIED"]
@@ -534,8 +535,9 @@ def test_delete_manifest_by_digest_matches_direct(twin: Twin) -> None:
     twin.assert_same(direct, proxied)
     assert proxied.status == 202
 
-    direct, proxied = twin.call("GET", f"/v2/{{repo}}/manifests/{image.digest}", auth=ADMIN,
-                                headers={"Accept": MANIFEST_TYPE})
+    direct, proxied = twin.call(
+        "GET", f"/v2/{{repo}}/manifests/{image.digest}", auth=ADMIN, headers={"Accept": MANIFEST_TYPE}
+    )
     twin.assert_same(direct, proxied)
     assert proxied.status == 404
 
@@ -583,8 +585,11 @@ def test_delete_blob_matches_direct(twin: Twin) -> None:
 # -- the upstream is down -------------------------------------------------------------------
 def test_unreachable_upstream_is_503_with_oci_error(make_proxy: MakeProxy) -> None:
     server = make_proxy(upstream_url=f"http://127.0.0.1:{free_port()}")
-    for method, target in (("GET", "/v2/"), ("GET", "/v2/team-a/app/tags/list"),
-                           ("GET", f"/v2/team-a/app/manifests/{random_blob(1).digest}")):
+    for method, target in (
+        ("GET", "/v2/"),
+        ("GET", "/v2/team-a/app/tags/list"),
+        ("GET", f"/v2/team-a/app/manifests/{random_blob(1).digest}"),
+    ):
         response = request(server.url, method, target, auth=ALICE)
         assert response.status == 503, (target, response.body)
         assert response.header("Content-Type") == "application/json"
@@ -610,19 +615,27 @@ REFUSALS = {
     "method-not-on-route": ("POST", "/v2/team-a/{m}/tags/list", {}, b"", 405),
     "method-override": ("GET", "/v2/team-a/{m}/tags/list", {"X-HTTP-Method-Override": "DELETE"}, None, 400),
     "method-override-on-post": (
-        "POST", "/v2/team-a/{m}/blobs/uploads/", {"X-HTTP-Method-Override": "PUT"}, b"", 400,
+        "POST",
+        "/v2/team-a/{m}/blobs/uploads/",
+        {"X-HTTP-Method-Override": "PUT"},
+        b"",
+        400,
     ),
     "unknown-query-param": ("GET", "/v2/team-a/{m}/tags/list?foo=bar", {}, None, 400),
     "repeated-query-param": ("GET", "/v2/team-a/{m}/tags/list?n=1&n=2", {}, None, 400),
     "form-encoded-upload": (
-        "POST", "/v2/team-a/{m}/blobs/uploads/",
+        "POST",
+        "/v2/team-a/{m}/blobs/uploads/",
         {"Content-Type": "application/x-www-form-urlencoded"},
-        b"mount=sha256:" + b"0" * 64 + b"&from=team-b/secret", 400,
+        b"mount=sha256:" + b"0" * 64 + b"&from=team-b/secret",
+        400,
     ),
     "multipart-upload": (
-        "POST", "/v2/team-a/{m}/blobs/uploads/",
+        "POST",
+        "/v2/team-a/{m}/blobs/uploads/",
         {"Content-Type": "multipart/form-data; boundary=x"},
-        b'--x\r\nContent-Disposition: form-data; name="from"\r\n\r\nteam-b/secret\r\n--x--\r\n', 400,
+        b'--x\r\nContent-Disposition: form-data; name="from"\r\n\r\nteam-b/secret\r\n--x--\r\n',
+        400,
     ),
 }
 
@@ -641,8 +654,9 @@ def test_refused_requests_are_never_forwarded(proxy: Proxy, registry: Registry, 
 
 
 # -- denied: never forwarded ------------------------------------------------------------------
-def test_anonymous_is_challenged_and_nothing_is_forwarded(proxy: Proxy, registry: Registry, pulled: Twin,
-                                                         image: Image) -> None:
+def test_anonymous_is_challenged_and_nothing_is_forwarded(
+    proxy: Proxy, registry: Registry, pulled: Twin, image: Image
+) -> None:
     marker = unique("anonymous")
     for method, target in (
         ("GET", f"/v2/team-a/{marker}/tags/list"),
@@ -662,8 +676,9 @@ def test_anonymous_is_challenged_and_nothing_is_forwarded(proxy: Proxy, registry
     assert registry.saw(marker) == []
 
 
-def test_reader_cannot_push_and_nothing_is_forwarded(proxy: Proxy, registry: Registry, pulled: Twin,
-                                                     image: Image) -> None:
+def test_reader_cannot_push_and_nothing_is_forwarded(
+    proxy: Proxy, registry: Registry, pulled: Twin, image: Image
+) -> None:
     repo = f"team-a/{unique('bob-push')}"
     blob = random_blob(1000)
     attempts = (
@@ -688,8 +703,12 @@ def test_reader_cannot_push_and_nothing_is_forwarded(proxy: Proxy, registry: Reg
     assert not [line for line in seen if f'"DELETE /v2/{pulled.proxied_repo}/' in line]
     assert not registry.has_repository(repo)
     # and the content bob could not touch is intact
-    assert request(registry.url, "GET", f"/v2/{pulled.direct_repo}/manifests/{image.digest}",
-                   headers={"Accept": MANIFEST_TYPE}).status == 200
+    assert (
+        request(
+            registry.url, "GET", f"/v2/{pulled.direct_repo}/manifests/{image.digest}", headers={"Accept": MANIFEST_TYPE}
+        ).status
+        == 200
+    )
 
 
 def test_reader_cannot_read_another_namespace(proxy: Proxy, registry: Registry, image: Image) -> None:

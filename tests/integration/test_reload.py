@@ -45,7 +45,7 @@ def load_policy(effect: str, repo: str) -> str:
     return (
         "version: 1\nstatements:\n"
         f"  - id: load-{effect}\n    effect: {effect}\n    principals: [user:alice]\n"
-        f"    actions: [pull]\n    resources: [\"{repo}\"]\n"
+        f'    actions: [pull]\n    resources: ["{repo}"]\n'
     )
 
 
@@ -54,7 +54,7 @@ EXPECTED = {"allow": 200, "deny": 403}
 BROKEN = {  # text, and the lines an error message may name (the statement, up to the fault)
     "yaml-syntax": ("version: 1\nstatements:\n  - id: broken\n  effect: [deny\n", range(3, 5)),
     "unknown-action": (
-        'version: 1\nstatements:\n  - id: broken\n    effect: deny\n    principals: [user:alice]\n'
+        "version: 1\nstatements:\n  - id: broken\n    effect: deny\n    principals: [user:alice]\n"
         '    actions: [pul]\n    resources: ["**"]\n',
         range(3, 7),
     ),
@@ -70,8 +70,7 @@ def write_atomically(directory: Path, name: str, text: str) -> None:
 
 def decision(proxy: Proxy, repo: str) -> int:
     """alice's HEAD of ``repo:v1`` through regproxy: 200 (allowed) or 403 (denied)."""
-    return request(proxy.url, "HEAD", f"/v2/{repo}/manifests/v1", auth=ALICE,
-                   headers={"Accept": MANIFEST_TYPE}).status
+    return request(proxy.url, "HEAD", f"/v2/{repo}/manifests/v1", auth=ALICE, headers={"Accept": MANIFEST_TYPE}).status
 
 
 def wait_for_decision(proxy: Proxy, repo: str, status: int, what: str) -> None:
@@ -115,9 +114,7 @@ class Load:
                 aiohttp.ClientSession(timeout=timeout) as keepalive,
                 aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as fresh,
             ):
-                await asyncio.gather(
-                    *(self._worker(keepalive if n % 2 else fresh) for n in range(LOAD_WORKERS))
-                )
+                await asyncio.gather(*(self._worker(keepalive if n % 2 else fresh) for n in range(LOAD_WORKERS)))
         except BaseException as exc:  # never lost in the thread: the test asserts on errors
             self.errors.append(f"load loop: {exc!r}")
 
@@ -135,13 +132,14 @@ class Load:
     def wait_for_more(self, count: int) -> None:
         """Until ``count`` more answers arrived: the load really runs across each change."""
         target = sum(self.statuses.values()) + count
-        wait_until(lambda: sum(self.statuses.values()) >= target or bool(self.errors), timeout=WAIT,
-                   what=f"{count} more answers under load")
+        wait_until(
+            lambda: sum(self.statuses.values()) >= target or bool(self.errors),
+            timeout=WAIT,
+            what=f"{count} more answers under load",
+        )
 
 
-def test_requests_never_fail_while_the_policy_set_changes_under_load(
-    make_proxy: MakeProxy, repo: str
-) -> None:
+def test_requests_never_fail_while_the_policy_set_changes_under_load(make_proxy: MakeProxy, repo: str) -> None:
     """30 atomic rewrites alternating between two valid sets (an allow and a deny for alice on
     one repository), most followed by SIGHUP and some by an extra SIGHUP with no change, some
     left to the watcher, while 4 concurrent clients send requests: no error and no 5xx; every
@@ -167,8 +165,13 @@ def test_requests_never_fail_while_the_policy_set_changes_under_load(
     assert set(load.statuses) == {200, 403}, load.statuses
     assert sum(load.statuses.values()) >= REWRITES * 5
 
-    metrics = wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= REWRITES,
-                              what="every reload counted", result="succeeded")
+    metrics = wait_for_metric(
+        proxy.admin_url,
+        "regproxy_policy_reloads_total",
+        lambda v: v >= REWRITES,
+        what="every reload counted",
+        result="succeeded",
+    )
     assert metrics >= REWRITES
     assert scrape(proxy.admin_url).value("regproxy_policy_reloads_total", result="failed") == 0
 
@@ -203,12 +206,18 @@ def test_a_broken_set_changes_nothing(make_proxy: MakeProxy, repo: str, broken: 
 
     write_atomically(proxy.policies_dir, "broken.yaml", text)
     proxy.signal(signal.SIGHUP)
-    wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 1,
-                    what="the refusal counted", result="failed")
+    wait_for_metric(
+        proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 1, what="the refusal counted", result="failed"
+    )
     write_atomically(proxy.policies_dir, "load.yaml", load_policy("allow", repo))  # valid, but the set is not
     proxy.signal(signal.SIGHUP)
-    wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 2,
-                    what="the second refusal counted", result="failed")
+    wait_for_metric(
+        proxy.admin_url,
+        "regproxy_policy_reloads_total",
+        lambda v: v >= 2,
+        what="the second refusal counted",
+        result="failed",
+    )
     assert decision(proxy, repo) == 403
     now = scrape(proxy.admin_url)
     assert now.value("regproxy_policy_generation") == 1
@@ -264,14 +273,27 @@ def test_a_configmap_symlink_swap_is_picked_up_without_a_signal(
     assert wait_for_metric(proxy.admin_url, "regproxy_policy_generation", lambda v: v >= 2, what="generation 2") == 2
 
     configmap_update(mount, {**example_policies(), "load.yaml": BROKEN["unknown-action"][0]})
-    wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 1,
-                    what="the broken version refused", result="failed")
+    wait_for_metric(
+        proxy.admin_url,
+        "regproxy_policy_reloads_total",
+        lambda v: v >= 1,
+        what="the broken version refused",
+        result="failed",
+    )
     assert decision(proxy, repo) == 403
     assert re.search(r"load\.yaml:\d+: statement `broken`: unknown action `pul`", proxy.log_text())
 
     configmap_update(mount, {**example_policies(), "load.yaml": load_policy("allow", repo)})
     wait_for_decision(proxy, repo, 200, "the next good version in force")
     # counters reach /metrics within about a second of the change: wait for them
-    assert wait_for_metric(proxy.admin_url, "regproxy_policy_reloads_total", lambda v: v >= 2,
-                           what="two reloads counted", result="succeeded") == 2
+    assert (
+        wait_for_metric(
+            proxy.admin_url,
+            "regproxy_policy_reloads_total",
+            lambda v: v >= 2,
+            what="two reloads counted",
+            result="succeeded",
+        )
+        == 2
+    )
     assert scrape(proxy.admin_url).value("regproxy_policy_reloads_total", result="failed") == 1

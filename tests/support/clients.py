@@ -69,8 +69,9 @@ class Skopeo:
     def run(self, *args: str, timeout: float = CLIENT_TIMEOUT) -> Run:
         return _run([self.binary, *args], self.env, timeout)
 
-    def copy(self, source: str, destination: str, *, src_creds: str | None = None,
-             dest_creds: str | None = None) -> Run:
+    def copy(
+        self, source: str, destination: str, *, src_creds: str | None = None, dest_creds: str | None = None
+    ) -> Run:
         """``skopeo copy``, plain HTTP on both sides, credentials as ``user:password``."""
         args = ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--retry-times", "0"]
         if source.startswith("docker:"):
@@ -96,12 +97,18 @@ class Podman:
         # podman refuses a run root longer than 50 characters: pytest's folders are longer
         self.runroot = Path(tempfile.mkdtemp(prefix="rp-podman-", dir="/tmp"))
         self.global_args = (
-            "--storage-driver", "vfs",
-            "--root", str(workdir / "root"),
-            "--runroot", str(self.runroot),
-            "--tmpdir", str(workdir / "libpod-tmp"),
-            "--events-backend", "file",
-            "--cgroup-manager", "cgroupfs",
+            "--storage-driver",
+            "vfs",
+            "--root",
+            str(workdir / "root"),
+            "--runroot",
+            str(self.runroot),
+            "--tmpdir",
+            str(workdir / "libpod-tmp"),
+            "--events-backend",
+            "file",
+            "--cgroup-manager",
+            "cgroupfs",
         )
 
     def run(self, *args: str, timeout: float = CLIENT_TIMEOUT, stdin: str = "") -> Run:
@@ -112,8 +119,18 @@ class Podman:
 
     def login(self, registry: str, username: str, password: str) -> Run:
         """``podman login`` (the password on stdin), into this client's own auth file."""
-        return self.run("login", "--tls-verify=false", "--authfile", str(self.authfile),
-                        "--username", username, "--password-stdin", registry, timeout=60, stdin=password)
+        return self.run(
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            str(self.authfile),
+            "--username",
+            username,
+            "--password-stdin",
+            registry,
+            timeout=60,
+            stdin=password,
+        )
 
     def logout(self, registry: str) -> Run:
         return self.run("logout", "--authfile", str(self.authfile), registry)

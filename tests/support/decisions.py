@@ -16,15 +16,24 @@ from regproxy.policy.model import Decision, Effect, Outcome, RequestContext
 
 
 def decide_checked(
-    files: Mapping[str, str], context: DialectContext, principal: Principal, action: Action, repository: str,
-    tag: str | None, *, source: str, now: datetime,
+    files: Mapping[str, str],
+    context: DialectContext,
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None,
+    *,
+    source: str,
+    now: datetime,
 ) -> Decision:
     policy_set = compile_policy_set(files, context, 1)
     request = RequestContext(principal, ipaddress.ip_address(source), now)
     decision = compile_policy(policy_set).evaluate(request, action, repository, tag)
     reference = evaluate_reference(policy_set, request, action, repository, tag)
     assert (decision.effect, decision.outcome, set(decision.statements)) == (
-        reference.effect, reference.outcome, set(reference.statements)
+        reference.effect,
+        reference.outcome,
+        set(reference.statements),
     )
     return decision
 

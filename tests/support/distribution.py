@@ -35,25 +35,29 @@ def push_blob(base_url: str, repository: str, blob: Blob, *, auth: Auth = None) 
     location = started.header("Location")
     assert location is not None
     response = request(
-        base_url, "PUT", with_param(session_target(location), "digest", blob.digest),
-        auth=auth, body=blob.data, headers={"Content-Type": "application/octet-stream"},
+        base_url,
+        "PUT",
+        with_param(session_target(location), "digest", blob.digest),
+        auth=auth,
+        body=blob.data,
+        headers={"Content-Type": "application/octet-stream"},
     )
     assert response.status == 201, (response.status, response.body)
     return response
 
 
-def put_manifest(
-    base_url: str, repository: str, reference: str, manifest: Blob, *, auth: Auth = None
-) -> Response:
+def put_manifest(base_url: str, repository: str, reference: str, manifest: Blob, *, auth: Auth = None) -> Response:
     return request(
-        base_url, "PUT", f"/v2/{repository}/manifests/{reference}",
-        auth=auth, body=manifest.data, headers={"Content-Type": manifest.media_type},
+        base_url,
+        "PUT",
+        f"/v2/{repository}/manifests/{reference}",
+        auth=auth,
+        body=manifest.data,
+        headers={"Content-Type": manifest.media_type},
     )
 
 
-def push_image(
-    base_url: str, repository: str, image: Image, tag: str | None = "latest", *, auth: Auth = None
-) -> None:
+def push_image(base_url: str, repository: str, image: Image, tag: str | None = "latest", *, auth: Auth = None) -> None:
     """Push every blob, then the manifest by ``tag`` (or by digest when ``tag`` is None)."""
     for blob in image.blobs:
         push_blob(base_url, repository, blob, auth=auth)

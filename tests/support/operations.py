@@ -88,7 +88,9 @@ def events_with_ids(path: Path, request_ids: set[str]) -> dict[str, dict[str, An
     return found if len(found) == len(request_ids) else None
 
 
-def wait_for_events(path: Path, request_ids: set[str], *, what: str, timeout: float = 15.0) -> dict[str, dict[str, Any]]:
+def wait_for_events(
+    path: Path, request_ids: set[str], *, what: str, timeout: float = 15.0
+) -> dict[str, dict[str, Any]]:
     """Poll the audit file until every one of ``request_ids`` has its line; those events by id."""
     return wait_until(lambda: events_with_ids(path, request_ids), timeout=timeout, what=what)
 

@@ -165,9 +165,7 @@ class NameTest:
 
     def __post_init__(self) -> None:
         parts = self.value.split("*") if self.is_pattern else [self.value]
-        object.__setattr__(
-            self, "_regex", re.compile(".*".join(map(re.escape, parts)), re.IGNORECASE)
-        )
+        object.__setattr__(self, "_regex", re.compile(".*".join(map(re.escape, parts)), re.IGNORECASE))
 
     def holds(self, repository: str) -> bool:
         return (self._regex.fullmatch(repository) is not None) != self.negated
@@ -192,9 +190,7 @@ class RepositoryNamePattern(ResourcePattern):
         return ResourcePattern.__str__(self) + " where " + ", ".join(t.text for t in self.tests)
 
     def matches(self, repository: str, tag: str | None) -> bool:
-        return ResourcePattern.matches(self, repository, tag) and all(
-            t.holds(repository) for t in self.tests
-        )
+        return ResourcePattern.matches(self, repository, tag) and all(t.holds(repository) for t in self.tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,9 +260,7 @@ class _Parser:
             if out and self.tokens[self.pos - 1].line == start.line:
                 # Statement ids are <file>#<line>: each statement starts on a line of its own.
                 if start.is_word("allow", "deny"):
-                    raise self.fail(
-                        start, "a second statement starts on this line; start it on a new line"
-                    )
+                    raise self.fail(start, "a second statement starts on this line; start it on a new line")
                 raise self.fail(start, f"unexpected {start.shown()} after the statement")
             out.append(self.statement())
         return out
@@ -280,13 +274,9 @@ class _Parser:
         elif first.is_word("endorse", "admit", "define"):
             raise self.fail(first, f"cross-tenancy `{first.text}` statements are not supported")
         else:
-            raise self.fail(
-                first, f"a statement starts with `allow` or `deny`, not {first.shown()}"
-            )
+            raise self.fail(first, f"a statement starts with `allow` or `deny`, not {first.shown()}")
         if self.peek().is_word("endorse", "admit"):
-            raise self.fail(
-                self.peek(), f"cross-tenancy `deny {self.peek().text}` statements are not supported"
-            )
+            raise self.fail(self.peek(), f"cross-tenancy `deny {self.peek().text}` statements are not supported")
         principals = self.subject()
         self.expect_word("to", "the subject")
         permissions = self.access()
@@ -297,9 +287,7 @@ class _Parser:
         if self.peek().is_word("where"):
             self.take()
             disjuncts, any_block = self.conditions()
-        return _Parsed(
-            effect, principals, permissions, tenancy, namespaces, disjuncts, any_block, first.line
-        )
+        return _Parsed(effect, principals, permissions, tenancy, namespaces, disjuncts, any_block, first.line)
 
     def subject(self) -> tuple[PrincipalRef, ...]:
         token = self.take()
@@ -308,9 +296,7 @@ class _Parser:
         if token.is_word("dynamic-group", "service"):
             raise self.fail(token, f"`{token.text}` subjects are not supported: name a group")
         if not token.is_word("group"):
-            raise self.fail(
-                token, f"expected `group`, `any-user` or `any-group`, found {token.shown()}"
-            )
+            raise self.fail(token, f"expected `group`, `any-user` or `any-group`, found {token.shown()}")
         groups = [self.group_name()]
         while self.peek().is_op(","):
             self.take()
@@ -322,9 +308,7 @@ class _Parser:
     def group_name(self) -> str:
         token = self.take()
         if token.is_word("id") and not (self.peek().is_word("to") or self.peek().is_op(",")):
-            raise self.fail(
-                token, "groups named by ocid (`group id ...`) are not supported: use the group name"
-            )
+            raise self.fail(token, "groups named by ocid (`group id ...`) are not supported: use the group name")
         if token.kind not in ("word", "string") or token.is_word("to"):
             raise self.fail(token, f"expected a group name, found {token.shown()}")
         name = _unquote(token)
@@ -350,9 +334,7 @@ class _Parser:
                 permissions.add(self.permission(self.take()))
             closing = self.take()
             if not closing.is_op("}"):
-                raise self.fail(
-                    closing, f"expected `,` or `}}` in the permission list, found {closing.shown()}"
-                )
+                raise self.fail(closing, f"expected `,` or `}}` in the permission list, found {closing.shown()}")
             return frozenset(permissions)
         if token.kind != "word" or token.text.lower() not in VERB_PERMISSIONS:
             raise self.fail(token, f"unknown verb {token.shown()} (inspect, read, use, manage)")
@@ -360,8 +342,7 @@ class _Parser:
         if resource.kind != "word" or resource.text.lower() not in RESOURCE_TYPES:
             raise self.fail(
                 resource,
-                f"resource type {resource.shown()} is not a registry resource "
-                "(repos, all-resources)",
+                f"resource type {resource.shown()} is not a registry resource (repos, all-resources)",
             )
         return VERB_PERMISSIONS[token.text.lower()]
 
@@ -379,9 +360,7 @@ class _Parser:
             raise self.fail(token, f"expected `tenancy` or `compartment`, found {token.shown()}")
         name = self.take()
         if name.is_word("id"):
-            raise self.fail(
-                name, "compartments named by ocid (`compartment id ...`) are not supported"
-            )
+            raise self.fail(name, "compartments named by ocid (`compartment id ...`) are not supported")
         if name.kind not in ("word", "string"):
             raise self.fail(name, f"expected a compartment name, found {name.shown()}")
         path = _unquote(name)
@@ -401,9 +380,7 @@ class _Parser:
                 tests.append(self.condition())
             closing = self.take()
             if not closing.is_op("}"):
-                raise self.fail(
-                    closing, f"expected `,` or `}}` in the conditions, found {closing.shown()}"
-                )
+                raise self.fail(closing, f"expected `,` or `}}` in the conditions, found {closing.shown()}")
             if head.is_word("any"):
                 return tuple((t,) for t in tests), True
             return (tuple(tests),), False
@@ -420,8 +397,7 @@ class _Parser:
         if value.kind not in ("string", "pattern"):
             raise self.fail(
                 value,
-                f"expected a 'quoted string' or a /pattern/ after `{op.text}`, "
-                f"found {value.shown()}",
+                f"expected a 'quoted string' or a /pattern/ after `{op.text}`, found {value.shown()}",
             )
         inner = value.text[1:-1]
         negated = op.text == "!="
@@ -431,9 +407,7 @@ class _Parser:
             return NameTest(text, inner, value.kind == "pattern", negated)
         if name == _PERMISSION:
             if value.kind == "string":
-                return _PermissionTest(
-                    frozenset({self.permission(_Token("word", inner, value.line))}), negated
-                )
+                return _PermissionTest(frozenset({self.permission(_Token("word", inner, value.line))}), negated)
             regex = re.compile(".*".join(map(re.escape, inner.split("*"))), re.IGNORECASE)
             matched = frozenset(p for p in Permission if regex.fullmatch(p.value))
             if not matched:
@@ -467,9 +441,7 @@ def _compartment_namespaces(
 # --- compiling ------------------------------------------------------------------------------
 
 
-def _resources(
-    tenancy: bool, namespaces: Iterable[str], tests: tuple[NameTest, ...]
-) -> tuple[ResourcePattern, ...]:
+def _resources(tenancy: bool, namespaces: Iterable[str], tests: tuple[NameTest, ...]) -> tuple[ResourcePattern, ...]:
     if tenancy:
         if len(tests) == 1 and (glob := tests[0].as_glob()) is not None:
             return (ResourcePattern(glob),)
@@ -524,13 +496,9 @@ def _compile(parsed: _Parsed, file: str, context: DialectContext) -> list[Statem
 class OciDialect:
     name = "oci"
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         parser = _Parser(text, location, context)
-        statements = [
-            s for parsed in parser.statements() for s in _compile(parsed, location.file, context)
-        ]
+        statements = [s for parsed in parser.statements() for s in _compile(parsed, location.file, context)]
         stem = location.file.rsplit("/", 1)[-1]
         return Document(stem, self.name, tuple(statements), location, needs_binding=False)
 
@@ -563,6 +531,5 @@ class OciDialect:
         # Raised at bindings.yaml: the loader moves it to the binding's line.
         raise PolicyError(
             SourceLocation("bindings.yaml"),
-            f"binding `{binding_id}`: oci policy `{document.name}` names its own groups; "
-            "it is not bound",
+            f"binding `{binding_id}`: oci policy `{document.name}` names its own groups; it is not bound",
         )

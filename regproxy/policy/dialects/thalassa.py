@@ -109,9 +109,7 @@ PERMISSION_ACTIONS: Mapping[tuple[IamResource, Permission], frozenset[Action]] =
 }
 
 
-def actions_for(
-    resources: Iterable[IamResource], permissions: Iterable[Permission]
-) -> frozenset[Action]:
+def actions_for(resources: Iterable[IamResource], permissions: Iterable[Permission]) -> frozenset[Action]:
     """The registry-API actions a rule allows: the union over its resource x permission pairs."""
     permissions = tuple(permissions)
     out: set[Action] = set()
@@ -189,9 +187,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole("iaas:ReadAccess", (), ()),
     BuiltinRole("iaas:FullAccess", (), ()),
 )
-BUILTIN_NAMES: frozenset[str] = frozenset(
-    n for role in BUILTIN_ROLES for n in (role.name, *role.aliases)
-)
+BUILTIN_NAMES: frozenset[str] = frozenset(n for role in BUILTIN_ROLES for n in (role.name, *role.aliases))
 
 
 # --- resource patterns ----------------------------------------------------------------------
@@ -209,21 +205,13 @@ class NamespaceScopedPattern(ResourcePattern):
 
     within: tuple[str, ...] | None = None
     excluded: tuple[str, ...] = ()
-    _within_re: tuple[Callable[[str], bool], ...] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
-    _excluded_re: tuple[Callable[[str], bool], ...] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
+    _within_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
+    _excluded_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         ResourcePattern.__post_init__(self)
-        object.__setattr__(
-            self, "_within_re", tuple(compile_repository_glob(g) for g in self.within or ())
-        )
-        object.__setattr__(
-            self, "_excluded_re", tuple(compile_repository_glob(g) for g in self.excluded)
-        )
+        object.__setattr__(self, "_within_re", tuple(compile_repository_glob(g) for g in self.within or ()))
+        object.__setattr__(self, "_excluded_re", tuple(compile_repository_glob(g) for g in self.excluded))
 
     def __str__(self) -> str:
         text = ResourcePattern.__str__(self)
@@ -281,9 +269,7 @@ _RULE_KEYS = frozenset({"resources", "permissions", "resource_identities", "note
 class ThalassaDialect:
     name = "thalassa"
 
-    def compile_document(
-        self, text: str, location: SourceLocation, context: DialectContext
-    ) -> Document:
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         try:
             data = load_yaml(text)
         except YamlSyntaxError as exc:
@@ -314,9 +300,7 @@ class ThalassaDialect:
             statement = _parse_rule(raw, at(where, raw), name, n)
             if statement is not None:
                 statements.append(statement)
-        return Document(
-            name, self.name, tuple(statements), location, needs_binding=True, aliases=aliases
-        )
+        return Document(name, self.name, tuple(statements), location, needs_binding=True, aliases=aliases)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
         return _BUILTIN_DOCUMENTS
@@ -427,16 +411,13 @@ def _parse_rule(raw: Any, where: SourceLocation, role: str, n: int) -> Statement
     if "resource_identities" in raw:
         value = raw["resource_identities"]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise PolicyError(
-                where, f"rule {n}: `resource_identities` must be a non-empty list of names"
-            )
+            raise PolicyError(where, f"rule {n}: `resource_identities` must be a non-empty list of names")
         for identity in value:
             literal = identity.replace("**", "a").replace("*", "a")
             if not grammar.is_name(literal):
                 raise PolicyError(
                     where,
-                    f"rule {n}: resource identity `{identity}` is not a namespace "
-                    "or repository name",
+                    f"rule {n}: resource identity `{identity}` is not a namespace or repository name",
                 )
         identities = tuple(value)
     if "note" in raw and not isinstance(raw["note"], str):
@@ -460,7 +441,5 @@ def _words(raw: LineDict, key: str, where: SourceLocation, n: int, kind: type[_E
         except ValueError:
             known = ", ".join(k.value for k in kind)
             what = "resource" if kind is IamResource else "permission"
-            raise PolicyError(
-                where, f"rule {n}: unknown {what} `{word}` (known: {known}, *)"
-            ) from None
+            raise PolicyError(where, f"rule {n}: unknown {what} `{word}` (known: {known}, *)") from None
     return frozenset(out)

@@ -68,7 +68,7 @@ def test_configmap_data_symlink_swap_changes_the_fingerprint(tmp_path: Path) -> 
 
 IDENTITIES = (  # the example alice's hash: any well-formed one will do, it is never verified here
     "users:\n  - {name: x, groups: [g], password: "
-    "\"$scrypt$ln=15,r=8,p=1$v8lWgIYOrwBKhsWgetmmcA$VpMN5CaJBMYhcXwNlUyUc+hUMeHpvqUnE4KHwQlzIi4\"}\n"
+    '"$scrypt$ln=15,r=8,p=1$v8lWgIYOrwBKhsWgetmmcA$VpMN5CaJBMYhcXwNlUyUc+hUMeHpvqUnE4KHwQlzIi4"}\n'
 )
 
 
@@ -83,8 +83,11 @@ async def test_a_policy_only_reload_keeps_the_identities_object(tmp_path: Path) 
     identities.write_text(IDENTITIES)
     loaded = load_all(policies, identities, DialectContext(), (), 1)
     reloader = Reloader(
-        Store(loaded.policy, loaded.identities), policies=policies, identities=identities,
-        context=DialectContext(), extra=(),
+        Store(loaded.policy, loaded.identities),
+        policies=policies,
+        identities=identities,
+        context=DialectContext(),
+        extra=(),
     )
     before = reloader.store.identities
     (policies / "p.yaml").write_text(OTHER)

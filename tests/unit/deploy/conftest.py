@@ -20,8 +20,6 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 
 
-
-
 @pytest.fixture(scope="session")
 def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")

@@ -126,7 +126,9 @@ def healthcheck_argv(final: Stage) -> list[str]:
 def test_wheels_are_built_in_a_separate_stage_from_python_311_slim(stages: list[Stage]) -> None:
     assert len(stages) >= 2
     for stage in stages:
-        assert re.fullmatch(r"(docker\.io/)?(library/)?python:3\.11-slim(-\w+)?(@sha256:[0-9a-f]{64})?", stage.image), stage.image
+        assert re.fullmatch(r"(docker\.io/)?(library/)?python:3\.11-slim(-\w+)?(@sha256:[0-9a-f]{64})?", stage.image), (
+            stage.image
+        )
     build = stages[0]
     assert build.name == "build"
     assert any("pip wheel" in i.args for i in build.all("RUN"))

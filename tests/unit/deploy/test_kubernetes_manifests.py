@@ -305,7 +305,11 @@ def test_admin_service_is_announced_for_prometheus() -> None:
 def test_hpa_scales_the_deployment_on_cpu(deployment: Manifest) -> None:
     hpa = the("HorizontalPodAutoscaler", "regproxy")
     target = hpa["spec"]["scaleTargetRef"]
-    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment", deployment["metadata"]["name"])
+    assert (target["apiVersion"], target["kind"], target["name"]) == (
+        "apps/v1",
+        "Deployment",
+        deployment["metadata"]["name"],
+    )
     assert hpa["spec"]["minReplicas"] >= 2
     assert hpa["spec"]["minReplicas"] == deployment["spec"]["replicas"]
     assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
@@ -348,7 +352,9 @@ def volume_files(volume: Manifest) -> dict[str, str]:
         out: dict[str, str] = {}
         for source in volume["projected"]["sources"]:
             files = volume_files(source)
-            assert not files.keys() & out.keys(), f"{volume.get('name')}: sources collide on {files.keys() & out.keys()}"
+            assert not files.keys() & out.keys(), (
+                f"{volume.get('name')}: sources collide on {files.keys() & out.keys()}"
+            )
             out.update(files)
         return out
     if "configMap" in volume:
@@ -392,7 +398,11 @@ def absolute_paths(value: Any) -> Iterator[str]:
 def pod_root(tmp_path: Path, pod: Manifest, container: Manifest) -> Path:
     volumes = {v["name"]: v for v in pod["volumes"]}
     for mount in container["volumeMounts"]:
-        write_like_kubelet(tmp_path / mount["mountPath"].lstrip("/"), volume_files(volumes[mount["name"]]), "2026_01_01_00_00_00.000000001")
+        write_like_kubelet(
+            tmp_path / mount["mountPath"].lstrip("/"),
+            volume_files(volumes[mount["name"]]),
+            "2026_01_01_00_00_00.000000001",
+        )
     return tmp_path
 
 
@@ -423,7 +433,9 @@ def test_regproxy_loads_the_shipped_config_in_the_pod(pod_root: Path, config: Ma
     assert loaded.limits.shutdown_timeout == shutdown_timeout(config)
 
 
-def test_regproxy_compiles_the_shipped_policies_in_the_pod(pod_root: Path, config: Manifest, container: Manifest) -> None:
+def test_regproxy_compiles_the_shipped_policies_in_the_pod(
+    pod_root: Path, config: Manifest, container: Manifest
+) -> None:
     loaded = load_in_pod(pod_root, config, container)
     assert loaded.policies is not None
     files = read_policy_files(loaded.policies)
@@ -445,4 +457,3 @@ def test_a_configmap_edit_reaches_regproxy_through_the_data_swap(
     after = read_policy_files(loaded.policies)
     assert after["team-a.yaml"] != before["team-a.yaml"]
     assert "team-a-cleanup-edited" in after["team-a.yaml"]
-

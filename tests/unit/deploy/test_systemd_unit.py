@@ -98,7 +98,10 @@ def stubbed_unit(tmp_path: Path) -> Path:
 def test_systemd_analyze_verify_accepts_the_unit_without_warnings(systemd_analyze: str, stubbed_unit: Path) -> None:
     done = subprocess.run(
         [systemd_analyze, "verify", "--man=no", "--recursive-errors=no", str(stubbed_unit)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     output = done.stdout + done.stderr
     about_unit = [line for line in output.splitlines() if "regproxy" in line]
@@ -108,8 +111,18 @@ def test_systemd_analyze_verify_accepts_the_unit_without_warnings(systemd_analyz
 
 def test_systemd_analyze_security_rates_the_sandbox_ok(systemd_analyze: str, stubbed_unit: Path) -> None:
     done = subprocess.run(
-        [systemd_analyze, "security", "--offline=yes", f"--threshold={EXPOSURE_THRESHOLD}", "--no-pager", str(stubbed_unit)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            systemd_analyze,
+            "security",
+            "--offline=yes",
+            f"--threshold={EXPOSURE_THRESHOLD}",
+            "--no-pager",
+            str(stubbed_unit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     overall = [line for line in done.stdout.splitlines() if "Overall exposure level" in line]
     assert done.returncode == 0, "\n".join(overall) or done.stdout + done.stderr

@@ -203,9 +203,7 @@ async def test_cached_keys_serve_while_the_issuer_is_down(
         await cache.get_key(issuer.url, "rsa-1")
 
 
-async def test_an_unreachable_issuer_is_unavailable(
-    session: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_an_unreachable_issuer_is_unavailable(session: aiohttp.ClientSession, clock: FakeClock) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -214,9 +212,7 @@ async def test_an_unreachable_issuer_is_unavailable(
         await cache_for(session, clock).get_key(f"http://127.0.0.1:{port}", "rsa-1")
 
 
-async def test_a_slow_issuer_times_out(
-    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_a_slow_issuer_times_out(issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock) -> None:
     issuer.release = asyncio.Event()
     cache = cache_for(session, clock, timeout=aiohttp.ClientTimeout(total=0.2))
     try:
@@ -257,9 +253,7 @@ async def test_a_broken_jwks_is_unavailable(
         await cache_for(session, clock).get_key(issuer.url, "rsa-1")
 
 
-async def test_refresh_warms_the_cache(
-    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_refresh_warms_the_cache(issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock) -> None:
     cache = cache_for(session, clock)
     await cache.refresh(issuer.url)
     await cache.get_key(issuer.url, "ec-1")

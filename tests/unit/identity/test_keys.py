@@ -28,19 +28,13 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519Pri
 
 def private_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
 def public_pem(key: PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +160,7 @@ def test_a_key_set_holds_one_signer_and_several_verifiers(
     assert verifier_only.signing is None
 
 
-def test_two_keys_cannot_share_a_kid(
-    ec_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey
-) -> None:
+def test_two_keys_cannot_share_a_kid(ec_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey) -> None:
     signer = load_signing_key(private_pem(ec_key), kid="k1")
     other = load_verification_key(public_pem(rsa_key), kid="k1")
     with pytest.raises(KeyLoadError, match="k1"):

@@ -61,9 +61,7 @@ class FakeIssuer:
             return web.Response(status=503)
         rsa_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key(), as_dict=True)
         ec_jwk = jwt.algorithms.ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True)
-        return web.json_response(
-            {"keys": [{**rsa_jwk, "kid": "rsa-1", "alg": "RS256"}, {**ec_jwk, "kid": "ec-1"}]}
-        )
+        return web.json_response({"keys": [{**rsa_jwk, "kid": "rsa-1", "alg": "RS256"}, {**ec_jwk, "kid": "ec-1"}]})
 
     def token(
         self,
@@ -224,8 +222,15 @@ def b64(data: bytes) -> str:
 
 def hs256_with_jwk_as_secret(issuer: FakeIssuer) -> str:
     header = {"alg": "HS256", "kid": "rsa-1", "typ": "JWT"}
-    claims = {"iss": issuer.url, "aud": AUDIENCE, "sub": "x", "repository": "acme/app",
-              "repository_owner": "acme", "iat": NOW, "exp": NOW + 300}
+    claims = {
+        "iss": issuer.url,
+        "aud": AUDIENCE,
+        "sub": "x",
+        "repository": "acme/app",
+        "repository_owner": "acme",
+        "iat": NOW,
+        "exp": NOW + 300,
+    }
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     secret = jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key()).encode()
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
@@ -249,24 +254,23 @@ REFUSED: list[tuple[str, Any, str]] = [
         "attacker-key-jwk-header",
         lambda i: i.token(
             key=ATTACKER_KEY,
-            headers={"jwk": jwt.algorithms.RSAAlgorithm.to_jwk(ATTACKER_KEY.public_key(), as_dict=True),
-                     "jku": "https://evil.example/jwks"},
+            headers={
+                "jwk": jwt.algorithms.RSAAlgorithm.to_jwk(ATTACKER_KEY.public_key(), as_dict=True),
+                "jku": "https://evil.example/jwks",
+            },
         ),
         "signature",
     ),
     ("rs256-kid-with-es256", lambda i: i.token(key=EC_KEY, alg="ES256", kid="rsa-1"), "key's"),
     ("es-key-with-rs256", lambda i: i.token(key=RSA_KEY, alg="RS256", kid="ec-1"), "key's"),
     ("alg-not-allowed", lambda i: i.token(alg="RS512"), "not allowed"),
-    ("alg-none", lambda i: jwt.encode({"iss": i.url}, "", algorithm="none",
-                                      headers={"kid": "rsa-1"}), "not allowed"),
+    ("alg-none", lambda i: jwt.encode({"iss": i.url}, "", algorithm="none", headers={"kid": "rsa-1"}), "not allowed"),
     ("hs256-public-key-as-secret", hs256_with_jwk_as_secret, "not allowed"),
     ("no-kid", lambda i: jwt.encode({"iss": i.url}, RSA_KEY, algorithm="RS256"), "key id"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("make_token", "reason"), [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED]
-)
+@pytest.mark.parametrize(("make_token", "reason"), [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED])
 async def test_verification_refuses(
     issuer: FakeIssuer,
     session: aiohttp.ClientSession,
@@ -310,8 +314,7 @@ def test_map_principal_from_one_claim_with_a_prefix() -> None:
         name_prefix="gitlab:",
         group_claims=("groups", "namespace_path"),
     )
-    claims = {"user_login": "dora", "groups": ["a", 7, None, True], "namespace_path": "acme/x",
-              "exp": NOW}
+    claims = {"user_login": "dora", "groups": ["a", 7, None, True], "namespace_path": "acme/x", "exp": NOW}
     principal = map_principal(config, claims)
     assert principal.id == "user:gitlab:dora"
     assert principal.groups == {"a", "7", "true", "acme/x"}
@@ -341,8 +344,17 @@ def test_map_principal_refuses_an_unusable_name(claims: dict[str, Any]) -> None:
         ({"name_template": "static"}, "claim"),
         ({"required_claims": {"ref": ()}}, "pattern"),
     ],
-    ids=["http-issuer", "http-jwks", "no-audience", "hs256", "none", "no-algorithms",
-         "anonymous", "template-without-claim", "empty-pattern"],
+    ids=[
+        "http-issuer",
+        "http-jwks",
+        "no-audience",
+        "hs256",
+        "none",
+        "no-algorithms",
+        "anonymous",
+        "template-without-claim",
+        "empty-pattern",
+    ],
 )
 def test_issuer_configs_refuse_unsafe_settings(kw: dict[str, Any], message: str) -> None:
     settings: dict[str, Any] = {"issuer": "https://idp.example", "audience": "regproxy", **kw}

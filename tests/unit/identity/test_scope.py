@@ -118,8 +118,7 @@ _ACTION = st.sampled_from(["pull", "push", "delete", "*"]) | st.text(
     alphabet="abcdefghijklmnopqrstuvwxyz*", min_size=1, max_size=8
 )
 _SEPARATOR = st.sampled_from([".", "_", "__", "-", "---"])
-_HOST_PART = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
-                     min_size=1, max_size=6)
+_HOST_PART = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=6)
 
 
 @st.composite
@@ -172,8 +171,7 @@ def test_render_then_parse_round_trips(scope: ScopeRequest) -> None:
         ("metadata-read", "repository", "app", frozenset()),
         ("pull", "plugin", "app", frozenset()),
     ],
-    ids=["pull", "push", "delete", "star", "catalog", "catalog-pull", "registry-other",
-         "unknown-word", "unknown-type"],
+    ids=["pull", "push", "delete", "star", "catalog", "catalog-pull", "registry-other", "unknown-word", "unknown-type"],
 )
 def test_regproxy_actions_for_each_docker_word(
     word: str, resource_type: str, name: str, expected: frozenset[Action]
@@ -249,8 +247,7 @@ def test_access_to_scope_of_nothing_permits_nothing() -> None:
         [{"type": "repository", "name": "team/*", "actions": ["pull"]}],
         [{"type": "repository", "name": "**", "actions": ["pull"]}],
     ],
-    ids=["not-a-list", "strings", "no-actions", "actions-string", "name-number", "glob-name",
-         "double-star"],
+    ids=["not-a-list", "strings", "no-actions", "actions-string", "name-number", "glob-name", "double-star"],
 )
 def test_access_to_scope_refuses_a_malformed_claim(access: object) -> None:
     with pytest.raises(ValueError, match="access"):

@@ -135,9 +135,7 @@ async def test_a_credential_authenticates_as_its_principal_with_the_session_scop
     assert not principal.scope_permits(Action.PULL, "other/app")
 
 
-async def test_the_session_policy_only_narrows_an_existing_scope(
-    clock: FakeClock, directory: Directory
-) -> None:
+async def test_the_session_policy_only_narrows_an_existing_scope(clock: FakeClock, directory: Directory) -> None:
     credential = issue("service-account:ci", actions=("*",), repositories=("**",))
     result = await authenticator(clock, directory).authenticate(basic(credential))
     assert isinstance(result, Valid)
@@ -145,9 +143,7 @@ async def test_the_session_policy_only_narrows_an_existing_scope(
     assert not result.principal.scope_permits(Action.PUSH, "any/repo")  # the ci scope says pull
 
 
-async def test_groups_come_from_the_identities_as_they_are_now(
-    clock: FakeClock, directory: Directory
-) -> None:
+async def test_groups_come_from_the_identities_as_they_are_now(clock: FakeClock, directory: Directory) -> None:
     credential = issue()
     directory.principals["user:alice"] = make_principal(PrincipalKind.USER, "alice", groups=["ops"])
     result = await authenticator(clock, directory).authenticate(basic(credential))
@@ -155,9 +151,7 @@ async def test_groups_come_from_the_identities_as_they_are_now(
     assert result.principal.groups == {"ops"}
 
 
-async def test_a_credential_past_its_expiry_is_refused(
-    clock: FakeClock, directory: Directory
-) -> None:
+async def test_a_credential_past_its_expiry_is_refused(clock: FakeClock, directory: Directory) -> None:
     credential = issue(ttl=600)
     sts = authenticator(clock, directory, leeway=30)
     clock.now = NOW + 600 + 29
@@ -193,9 +187,7 @@ async def test_a_credential_revoked_under_its_username_is_refused(clock: FakeClo
     assert "revoked" in result.reason
 
 
-async def test_a_credential_for_a_principal_that_is_gone_is_refused(
-    clock: FakeClock, directory: Directory
-) -> None:
+async def test_a_credential_for_a_principal_that_is_gone_is_refused(clock: FakeClock, directory: Directory) -> None:
     credential = issue("user:mallory")
     result = await authenticator(clock, directory).authenticate(basic(credential))
     assert isinstance(result, Invalid)
@@ -208,7 +200,7 @@ async def test_a_credential_for_a_principal_that_is_gone_is_refused(
 def flip_signature(token: str) -> str:
     head, body, sig = token.split(".")
     middle = len(sig) // 2
-    return f"{head}.{body}.{sig[:middle]}{'A' if sig[middle] != 'A' else 'B'}{sig[middle + 1:]}"
+    return f"{head}.{body}.{sig[:middle]}{'A' if sig[middle] != 'A' else 'B'}{sig[middle + 1 :]}"
 
 
 def swap(credential: StsCredential, **kw: str) -> StsCredential:
@@ -226,34 +218,24 @@ REFUSED: list[tuple[str, Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("make", "reason"), [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED]
-)
-async def test_verification_refuses(
-    clock: FakeClock, directory: Directory, make: Any, reason: str
-) -> None:
+@pytest.mark.parametrize(("make", "reason"), [(c[1], c[2]) for c in REFUSED], ids=[c[0] for c in REFUSED])
+async def test_verification_refuses(clock: FakeClock, directory: Directory, make: Any, reason: str) -> None:
     result = await authenticator(clock, directory, max_ttl=3600).authenticate(basic(make()))
     assert isinstance(result, Invalid)
     assert reason in result.reason
 
 
-async def test_an_access_token_is_not_a_short_lived_credential(
-    clock: FakeClock, directory: Directory
-) -> None:
+async def test_an_access_token_is_not_a_short_lived_credential(clock: FakeClock, directory: Directory) -> None:
     service = TokenService(issuer=ISSUER, service=SERVICE, keys=KeySet(SIGNER), clock=clock)
     token = service.issue(directory.principals["user:alice"], []).token
-    result = await authenticator(clock, directory).authenticate(
-        Credentials(Scheme.BASIC, "sts-x", token)
-    )
+    result = await authenticator(clock, directory).authenticate(Credentials(Scheme.BASIC, "sts-x", token))
     assert isinstance(result, Invalid)
     assert "sts" in result.reason
 
 
 async def test_a_short_lived_credential_is_not_a_bearer_token(clock: FakeClock) -> None:
     service = TokenService(issuer=ISSUER, service=SERVICE, keys=KeySet(SIGNER), clock=clock)
-    result = await TokenAuthenticator(service).authenticate(
-        Credentials(Scheme.BEARER, "", issue().password)
-    )
+    result = await TokenAuthenticator(service).authenticate(Credentials(Scheme.BEARER, "", issue().password))
     assert isinstance(result, Invalid)
     assert "access" in result.reason
 
@@ -280,8 +262,7 @@ async def test_other_credentials_are_not_mine(clock: FakeClock, directory: Direc
         ({"principal_id": ""}, "principal"),
         ({"actions": ("fly",)}, "unknown action"),
     ],
-    ids=["zero-ttl", "ttl-over-cap", "no-actions", "no-repositories", "empty-glob",
-         "no-principal", "unknown-action"],
+    ids=["zero-ttl", "ttl-over-cap", "no-actions", "no-repositories", "empty-glob", "no-principal", "unknown-action"],
 )
 def test_issuing_refuses_a_credential_that_cannot_be_used(kw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):

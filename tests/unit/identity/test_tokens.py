@@ -248,7 +248,7 @@ def tamper_signature(token: str) -> str:
     head, body, sig = token.split(".")
     middle = len(sig) // 2
     flipped = "A" if sig[middle] != "A" else "B"
-    return f"{head}.{body}.{sig[:middle]}{flipped}{sig[middle + 1:]}"
+    return f"{head}.{body}.{sig[:middle]}{flipped}{sig[middle + 1 :]}"
 
 
 def tamper_payload(token: str) -> str:
@@ -276,9 +276,7 @@ def attacker_signed(header_extra: dict[str, Any], kid: str = EC_SIGNER.kid) -> s
 
 def ours_with_headers(extra: dict[str, Any]) -> str:
     claims = issued_claims(make_service())
-    return jwt.encode(
-        claims, EC_PRIVATE, algorithm="ES256", headers={"kid": EC_SIGNER.kid, "typ": "JWT", **extra}
-    )
+    return jwt.encode(claims, EC_PRIVATE, algorithm="ES256", headers={"kid": EC_SIGNER.kid, "typ": "JWT", **extra})
 
 
 def alg_none() -> str:
@@ -299,22 +297,22 @@ def hs256_with_public_key() -> str:
 
 
 REFUSED: list[tuple[str, Callable[[], str], str]] = [
-    ("tampered-signature", lambda: tamper_signature(make_service().issue(ALICE, ACCESS).token),
-     "signature"),
-    ("tampered-payload", lambda: tamper_payload(make_service().issue(ALICE, ACCESS).token),
-     "signature"),
+    ("tampered-signature", lambda: tamper_signature(make_service().issue(ALICE, ACCESS).token), "signature"),
+    ("tampered-payload", lambda: tamper_payload(make_service().issue(ALICE, ACCESS).token), "signature"),
     ("alg-none", alg_none, "algorithm"),
     ("hs256-public-key-as-secret", hs256_with_public_key, "algorithm"),
     ("unknown-kid", lambda: attacker_signed({}, kid="attacker-kid"), "unknown key"),
     ("no-kid", lambda: forge({"alg": "ES256", "typ": "JWT"}, {}, lambda _: b"x"), "key id"),
     ("attacker-key-jwk-header", lambda: attacker_signed({"jwk": "attacker"}), "signature"),
-    ("attacker-key-jku-header",
-     lambda: attacker_signed({"jku": "https://evil.example/jwks.json"}), "signature"),
-    ("attacker-key-x5u-header",
-     lambda: attacker_signed({"x5u": "https://evil.example/cert.pem"}), "signature"),
-    ("rs256-header-on-ec-key",
-     lambda: jwt.encode(issued_claims(make_service()), RSA_PRIVATE, algorithm="RS256",
-                        headers={"kid": EC_SIGNER.kid}), "algorithm"),
+    ("attacker-key-jku-header", lambda: attacker_signed({"jku": "https://evil.example/jwks.json"}), "signature"),
+    ("attacker-key-x5u-header", lambda: attacker_signed({"x5u": "https://evil.example/cert.pem"}), "signature"),
+    (
+        "rs256-header-on-ec-key",
+        lambda: jwt.encode(
+            issued_claims(make_service()), RSA_PRIVATE, algorithm="RS256", headers={"kid": EC_SIGNER.kid}
+        ),
+        "algorithm",
+    ),
     ("missing-exp", lambda: resign(drop("exp")), "lacks `exp`"),
     ("missing-nbf", lambda: resign(drop("nbf")), "lacks `nbf`"),
     ("missing-iat", lambda: resign(drop("iat")), "lacks `iat`"),
@@ -330,16 +328,15 @@ REFUSED: list[tuple[str, Callable[[], str], str]] = [
     ("exp-not-a-number", lambda: resign(put(exp=True)), "not a time"),
     ("exp-infinite", lambda: resign(put(exp=float("inf"))), "time"),
     ("no-regproxy-claim", lambda: resign(drop(CLAIM)), "not a regproxy access token"),
-    ("claim-says-refresh", lambda: resign(put(**{CLAIM: {"use": "refresh"}})),
-     "not a regproxy access token"),
+    ("claim-says-refresh", lambda: resign(put(**{CLAIM: {"use": "refresh"}})), "not a regproxy access token"),
     ("malformed-access", lambda: resign(put(access=[{"type": "repository"}])), "access"),
-    ("malformed-principal", lambda: resign(put(**{CLAIM: {"use": "access", "kind": "robot"}})),
-     "principal"),
-    ("refresh-token-as-access", lambda: make_service().issue_refresh_token(ALICE).token,
-     "not a regproxy access token"),
-    ("sts-token-as-access",
-     lambda: resign(put(**{CLAIM: {"use": "sts", "policy": []}}), TokenUse.STS),
-     "not a regproxy access token"),
+    ("malformed-principal", lambda: resign(put(**{CLAIM: {"use": "access", "kind": "robot"}})), "principal"),
+    ("refresh-token-as-access", lambda: make_service().issue_refresh_token(ALICE).token, "not a regproxy access token"),
+    (
+        "sts-token-as-access",
+        lambda: resign(put(**{CLAIM: {"use": "sts", "policy": []}}), TokenUse.STS),
+        "not a regproxy access token",
+    ),
     ("not-a-jwt", lambda: "definitely.not.ajwt", "well-formed"),
 ]
 
@@ -366,8 +363,7 @@ def test_headers_pointing_elsewhere_are_ignored_not_followed() -> None:
 @pytest.mark.parametrize(
     ("offset", "valid"),
     [(300 + 29, True), (300 + 31, False), (-29, True), (-31, False)],
-    ids=["expired-within-leeway", "expired-beyond-leeway", "early-within-leeway",
-         "early-beyond-leeway"],
+    ids=["expired-within-leeway", "expired-beyond-leeway", "early-within-leeway", "early-beyond-leeway"],
 )
 def test_clock_skew_is_bounded_by_the_leeway(offset: float, valid: bool) -> None:
     service = make_service(leeway=30)
@@ -479,9 +475,7 @@ def test_a_verified_token_permits_exactly_what_both_access_and_credential_permit
     in_token = access_to_scope(access)
     for action in Action:
         for repository in REPOSITORIES:
-            both = in_token.permits(action, repository) and (
-                granted is None or granted.permits(action, repository)
-            )
+            both = in_token.permits(action, repository) and (granted is None or granted.permits(action, repository))
             assert verified.scope_permits(action, repository) == both
 
 

@@ -36,7 +36,14 @@ def ram(*statements: str) -> str:
     return f'{{\n  "Version": "1",\n  "Statement": [\n{body}\n  ]\n}}\n'
 
 
-def stmt(action: str, resource: str, effect: str = "Allow", condition: str | None = None, key: str = "Action", sid: str | None = None) -> str:
+def stmt(
+    action: str,
+    resource: str,
+    effect: str = "Allow",
+    condition: str | None = None,
+    key: str = "Action",
+    sid: str | None = None,
+) -> str:
     head = f'"Sid": "{sid}", ' if sid else ""
     extra = f',\n     "Condition": {condition}' if condition else ""
     return f'    {{{head}"{key}": {action},\n     "Resource": {resource},\n     "Effect": "{effect}"{extra}}}'
@@ -57,8 +64,14 @@ DEV = make_principal(PrincipalKind.USER, "dave", groups=["devs"])
 
 
 def decide(
-    files: dict[str, str], principal: Principal, action: Action, repository: str, tag: str | None = None,
-    context: DialectContext = HANGZHOU, source: str = INSIDE, now: datetime = NOW,
+    files: dict[str, str],
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None = None,
+    context: DialectContext = HANGZHOU,
+    source: str = INSIDE,
+    now: datetime = NOW,
 ) -> Decision:
     return decide_checked(files, context, principal, action, repository, tag, source=source, now=now)
 
@@ -149,130 +162,553 @@ S = {
     # Implicit cases.
     "deny-delete": setup(
         {"guard": ram(stmt('"cr:Delete*"', '"acs:cr:*:*:repository/juzhong/*"', "Deny"))},
-        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"), ("g", "guard", "[user:alice]"),
+        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"),
+        ("g", "guard", "[user:alice]"),
     ),
-    "other-account": setup({"acct": ram(stmt('"cr:*"', '"acs:cr:cn-hangzhou:5678:repository/juzhong/*"'))}, ("b", "acct", "[user:alice]")),
-    "account-glob": setup({"acct": ram(stmt('"cr:PullRepository"', '"acs:cr:cn-*:12*:repository/juzhong/*"'))}, ("b", "acct", "[user:alice]")),
+    "other-account": setup(
+        {"acct": ram(stmt('"cr:*"', '"acs:cr:cn-hangzhou:5678:repository/juzhong/*"'))}, ("b", "acct", "[user:alice]")
+    ),
+    "account-glob": setup(
+        {"acct": ram(stmt('"cr:PullRepository"', '"acs:cr:cn-*:12*:repository/juzhong/*"'))},
+        ("b", "acct", "[user:alice]"),
+    ),
     "all-cr": setup({"all": ram(stmt('"cr:*"', '"acs:cr:*:*:*"'))}, ("b", "all", "[user:alice]")),
-    "instances": setup({"inst": ram(stmt('["cr:GetInstance", "cr:PullRepository"]', '"acs:cr:*:*:instance/*"'))}, ("b", "inst", "[user:alice]")),
+    "instances": setup(
+        {"inst": ram(stmt('["cr:GetInstance", "cr:PullRepository"]', '"acs:cr:*:*:instance/*"'))},
+        ("b", "inst", "[user:alice]"),
+    ),
     "pusher": setup({"pusher": PUSHER}, ("b", "pusher", "[user:alice]")),
-    "creator": setup({"creator": ram(stmt('["cr:CreateRepository", "cr:PushRepository"]', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "creator", "[user:alice]")),
-    "delete-tag": setup({"dt": ram(stmt('"cr:DeleteRepositoryTag"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "dt", "[user:alice]")),
-    "delete-repo": setup({"dr": ram(stmt('"cr:DeleteRepository"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "dr", "[user:alice]")),
-    "case": setup({"c": ram(stmt('"CR:pullrepository"', '"acs:cr:*:*:repository/juzhong/*"', "allow"))}, ("b", "c", "[user:alice]")),
-    "string-forms": setup({"s": ram(stmt('"cr:PullRepository"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "s", "[user:alice]")),
-    "sid": setup({"s": ram(stmt('["cr:PullRepository"]', '["acs:cr:*:*:repository/juzhong/*"]', sid="PullJuzhong"))}, ("b", "s", "[user:alice]")),
+    "creator": setup(
+        {"creator": ram(stmt('["cr:CreateRepository", "cr:PushRepository"]', '"acs:cr:*:*:repository/juzhong/*"'))},
+        ("b", "creator", "[user:alice]"),
+    ),
+    "delete-tag": setup(
+        {"dt": ram(stmt('"cr:DeleteRepositoryTag"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "dt", "[user:alice]")
+    ),
+    "delete-repo": setup(
+        {"dr": ram(stmt('"cr:DeleteRepository"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "dr", "[user:alice]")
+    ),
+    "case": setup(
+        {"c": ram(stmt('"CR:pullrepository"', '"acs:cr:*:*:repository/juzhong/*"', "allow"))},
+        ("b", "c", "[user:alice]"),
+    ),
+    "string-forms": setup(
+        {"s": ram(stmt('"cr:PullRepository"', '"acs:cr:*:*:repository/juzhong/*"'))}, ("b", "s", "[user:alice]")
+    ),
+    "sid": setup(
+        {"s": ram(stmt('["cr:PullRepository"]', '["acs:cr:*:*:repository/juzhong/*"]', sid="PullJuzhong"))},
+        ("b", "s", "[user:alice]"),
+    ),
     "other-products": setup(
-        {"mix": ram(stmt('["oss:GetObject", "cr:PullRepository"]', '["acs:oss:*:*:bucket/*", "acs:cr:*:*:repository/juzhong/*"]'))},
+        {
+            "mix": ram(
+                stmt(
+                    '["oss:GetObject", "cr:PullRepository"]',
+                    '["acs:oss:*:*:bucket/*", "acs:cr:*:*:repository/juzhong/*"]',
+                )
+            )
+        },
         ("b", "mix", "[user:alice]"),
     ),
     "not-action-allow": setup({"na": ram(stmt('["cr:Delete*"]', '"*"', key="NotAction"))}, ("b", "na", "[user:alice]")),
     "not-action-deny": setup(
         {"na": ram(stmt('["cr:PullRepository"]', '"*"', "Deny", key="NotAction"))},
-        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"), ("b", "na", "[user:alice]"),
+        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"),
+        ("b", "na", "[user:alice]"),
     ),
     "groups": setup({"pusher": PUSHER}, ("team", "pusher", "[group:devs, service-account:ci]")),
     "ip-allow": setup(
-        {"net": ram(stmt('"cr:PullRepository"', '"*"', condition='{"IpAddress": {"acs:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]}}'))},
+        {
+            "net": ram(
+                stmt(
+                    '"cr:PullRepository"',
+                    '"*"',
+                    condition='{"IpAddress": {"acs:SourceIp": ["10.0.0.0/8", "172.16.0.0/12"]}}',
+                )
+            )
+        },
         ("b", "net", "[user:alice]"),
     ),
     "ip-deny": setup(
         {"net": ram(stmt('"cr:*"', '"*"', "Deny", condition='{"NotIpAddress": {"acs:SourceIp": "10.0.0.0/8"}}'))},
-        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"), ("b", "net", "[user:alice]"),
+        ("sys", "AliyunContainerRegistryFullAccess", "[user:alice]"),
+        ("b", "net", "[user:alice]"),
     ),
     "until": setup(
-        {"lease": ram(stmt('"cr:PullRepository"', '"*"', condition='{"DateLessThan": {"acs:CurrentTime": "2019-08-12T17:00:00+08:00"}}'))},
+        {
+            "lease": ram(
+                stmt(
+                    '"cr:PullRepository"',
+                    '"*"',
+                    condition='{"DateLessThan": {"acs:CurrentTime": "2019-08-12T17:00:00+08:00"}}',
+                )
+            )
+        },
         ("b", "lease", "[user:alice]"),
     ),
     "window-and-net": setup(
-        {"w": ram(stmt('"cr:PullRepository"', '"*"', condition='{"DateGreaterThan": {"acs:CurrentTime": "2026-01-01T00:00:00Z"}, "IpAddress": {"acs:sourceip": "10.0.0.0/8"}}'))},
+        {
+            "w": ram(
+                stmt(
+                    '"cr:PullRepository"',
+                    '"*"',
+                    condition='{"DateGreaterThan": {"acs:CurrentTime": "2026-01-01T00:00:00Z"}, "IpAddress": {"acs:sourceip": "10.0.0.0/8"}}',
+                )
+            )
+        },
         ("b", "w", "[user:alice]"),
     ),
 }
 
 CASES = [
     # System policy AliyunContainerRegistryFullAccess: every operation on every image resource.
-    *[pytest.param("full", ALICE, action, "any/repo", "v1", ALLOW, ("sys/AliyunContainerRegistryFullAccess#0",), {}, id=f"system-full-{action}") for action in Action],
+    *[
+        pytest.param(
+            "full",
+            ALICE,
+            action,
+            "any/repo",
+            "v1",
+            ALLOW,
+            ("sys/AliyunContainerRegistryFullAccess#0",),
+            {},
+            id=f"system-full-{action}",
+        )
+        for action in Action
+    ],
     # System policy AliyunContainerRegistryReadOnlyAccess: view the repository list and pull.
-    *[pytest.param("read", ALICE, action, "any/repo", "v1", ALLOW, ("sys/AliyunContainerRegistryReadOnlyAccess#0",), {}, id=f"system-read-allows-{action}") for action in READS],
-    *[pytest.param("read", ALICE, action, "any/repo", "v1", DENY, (), {}, id=f"system-read-forbids-{action}") for action in WRITES],
+    *[
+        pytest.param(
+            "read",
+            ALICE,
+            action,
+            "any/repo",
+            "v1",
+            ALLOW,
+            ("sys/AliyunContainerRegistryReadOnlyAccess#0",),
+            {},
+            id=f"system-read-allows-{action}",
+        )
+        for action in READS
+    ],
+    *[
+        pytest.param("read", ALICE, action, "any/repo", "v1", DENY, (), {}, id=f"system-read-forbids-{action}")
+        for action in WRITES
+    ],
     pytest.param("read", BOB, A.PULL, "any/repo", None, DENY, (), {}, id="system-policy-only-for-bound-principals"),
     # Scenario 1: pull in juzhong and view its metadata; no other namespace.
-    pytest.param("s1", ALICE, A.PULL, "juzhong/nginx", "latest", ALLOW, ("b/scenario1#0",), {}, id="scenario1-pull-in-juzhong"),
-    pytest.param("s1", ALICE, A.LIST, "juzhong/nginx", None, ALLOW, ("b/scenario1#0",), {}, id="scenario1-list-tags-in-juzhong"),
-    pytest.param("s1", ALICE, A.CATALOG, "juzhong/nginx", None, ALLOW, ("b/scenario1#0",), {}, id="scenario1-catalog-shows-juzhong"),
+    pytest.param(
+        "s1", ALICE, A.PULL, "juzhong/nginx", "latest", ALLOW, ("b/scenario1#0",), {}, id="scenario1-pull-in-juzhong"
+    ),
+    pytest.param(
+        "s1", ALICE, A.LIST, "juzhong/nginx", None, ALLOW, ("b/scenario1#0",), {}, id="scenario1-list-tags-in-juzhong"
+    ),
+    pytest.param(
+        "s1",
+        ALICE,
+        A.CATALOG,
+        "juzhong/nginx",
+        None,
+        ALLOW,
+        ("b/scenario1#0",),
+        {},
+        id="scenario1-catalog-shows-juzhong",
+    ),
     pytest.param("s1", ALICE, A.CATALOG, "other/app", None, DENY, (), {}, id="scenario1-cannot-see-other-namespaces"),
     pytest.param("s1", ALICE, A.PULL, "other/app", None, DENY, (), {}, id="scenario1-no-pull-elsewhere"),
     pytest.param("s1", ALICE, A.PUSH, "juzhong/nginx", None, DENY, (), {}, id="scenario1-no-push"),
     # Scenario 1 with the console statement: see all namespaces and repositories, pull only juzhong.
-    pytest.param("s1-console", ALICE, A.CATALOG, "other/app", None, ALLOW, ("b/scenario1#1",), {}, id="scenario1-console-catalog-shows-everything"),
-    pytest.param("s1-console", ALICE, A.PULL, "other/app", None, DENY, (), {}, id="scenario1-console-still-no-pull-elsewhere"),
-    pytest.param("s1-console", ALICE, A.LIST, "other/app", None, DENY, (), {}, id="scenario1-console-no-tag-list-elsewhere"),
-    pytest.param("s1-console", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/scenario1#0",), {}, id="scenario1-console-pull-in-juzhong"),
+    pytest.param(
+        "s1-console",
+        ALICE,
+        A.CATALOG,
+        "other/app",
+        None,
+        ALLOW,
+        ("b/scenario1#1",),
+        {},
+        id="scenario1-console-catalog-shows-everything",
+    ),
+    pytest.param(
+        "s1-console", ALICE, A.PULL, "other/app", None, DENY, (), {}, id="scenario1-console-still-no-pull-elsewhere"
+    ),
+    pytest.param(
+        "s1-console", ALICE, A.LIST, "other/app", None, DENY, (), {}, id="scenario1-console-no-tag-list-elsewhere"
+    ),
+    pytest.param(
+        "s1-console",
+        ALICE,
+        A.PULL,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("b/scenario1#0",),
+        {},
+        id="scenario1-console-pull-in-juzhong",
+    ),
     # Scenario 2 in cn-hangzhou: full control of juzhong/nginx, metadata of the namespace.
-    *[pytest.param("s2", ALICE, action, "juzhong/nginx", "v1", ALLOW, ("b/scenario2#0",), {}, id=f"scenario2-hangzhou-{action}-on-nginx") for action in Action if action is not A.CATALOG],
-    pytest.param("s2", ALICE, A.CATALOG, "juzhong/nginx", None, ALLOW, ("b/scenario2#0", "b/scenario2#1.1"), {}, id="scenario2-hangzhou-catalog-on-nginx"),
-    pytest.param("s2", ALICE, A.PULL, "juzhong/redis", None, DENY, (), {}, id="scenario2-no-pull-of-other-repositories"),
-    pytest.param("s2", ALICE, A.CATALOG, "juzhong/redis", None, ALLOW, ("b/scenario2#1.1",), {}, id="scenario2-namespace-listing-is-catalog"),
-    pytest.param("s2", ALICE, A.CATALOG, "other/redis", None, DENY, (), {}, id="scenario2-no-listing-of-other-namespaces"),
+    *[
+        pytest.param(
+            "s2",
+            ALICE,
+            action,
+            "juzhong/nginx",
+            "v1",
+            ALLOW,
+            ("b/scenario2#0",),
+            {},
+            id=f"scenario2-hangzhou-{action}-on-nginx",
+        )
+        for action in Action
+        if action is not A.CATALOG
+    ],
+    pytest.param(
+        "s2",
+        ALICE,
+        A.CATALOG,
+        "juzhong/nginx",
+        None,
+        ALLOW,
+        ("b/scenario2#0", "b/scenario2#1.1"),
+        {},
+        id="scenario2-hangzhou-catalog-on-nginx",
+    ),
+    pytest.param(
+        "s2", ALICE, A.PULL, "juzhong/redis", None, DENY, (), {}, id="scenario2-no-pull-of-other-repositories"
+    ),
+    pytest.param(
+        "s2",
+        ALICE,
+        A.CATALOG,
+        "juzhong/redis",
+        None,
+        ALLOW,
+        ("b/scenario2#1.1",),
+        {},
+        id="scenario2-namespace-listing-is-catalog",
+    ),
+    pytest.param(
+        "s2", ALICE, A.CATALOG, "other/redis", None, DENY, (), {}, id="scenario2-no-listing-of-other-namespaces"
+    ),
     # Scenario 2 in another region: the cn-hangzhou statement matches nothing.
-    pytest.param("s2", ALICE, A.PUSH, "juzhong/nginx", None, DENY, (), {"context": BEIJING}, id="scenario2-beijing-no-push"),
-    pytest.param("s2", ALICE, A.PULL, "juzhong/nginx", None, DENY, (), {"context": BEIJING}, id="scenario2-beijing-no-pull"),
-    pytest.param("s2", ALICE, A.CATALOG, "juzhong/nginx", None, ALLOW, ("b/scenario2#1.1",), {"context": BEIJING}, id="scenario2-beijing-any-region-statement-still-lists"),
+    pytest.param(
+        "s2", ALICE, A.PUSH, "juzhong/nginx", None, DENY, (), {"context": BEIJING}, id="scenario2-beijing-no-push"
+    ),
+    pytest.param(
+        "s2", ALICE, A.PULL, "juzhong/nginx", None, DENY, (), {"context": BEIJING}, id="scenario2-beijing-no-pull"
+    ),
+    pytest.param(
+        "s2",
+        ALICE,
+        A.CATALOG,
+        "juzhong/nginx",
+        None,
+        ALLOW,
+        ("b/scenario2#1.1",),
+        {"context": BEIJING},
+        id="scenario2-beijing-any-region-statement-still-lists",
+    ),
     # Scenario 3: full control of the juzhong namespace in cn-hangzhou.
-    *[pytest.param("s3", ALICE, action, "juzhong/app", "v1", ALLOW, ("b/scenario3#0",), {}, id=f"scenario3-{action}-in-juzhong") for action in Action],
+    *[
+        pytest.param(
+            "s3", ALICE, action, "juzhong/app", "v1", ALLOW, ("b/scenario3#0",), {}, id=f"scenario3-{action}-in-juzhong"
+        )
+        for action in Action
+    ],
     pytest.param("s3", ALICE, A.PUSH, "other/app", None, DENY, (), {}, id="scenario3-nothing-outside-juzhong"),
-    pytest.param("s3", ALICE, A.PUSH, "juzhong/app", None, DENY, (), {"context": BEIJING}, id="scenario3-nothing-in-another-region"),
+    pytest.param(
+        "s3",
+        ALICE,
+        A.PUSH,
+        "juzhong/app",
+        None,
+        DENY,
+        (),
+        {"context": BEIJING},
+        id="scenario3-nothing-in-another-region",
+    ),
     # Implicit: explicit deny over allow.
-    pytest.param("deny-delete", ALICE, A.DELETE_MANIFEST, "juzhong/app", None, DENY, ("g/guard#0",), {}, id="explicit-deny-beats-system-full-access"),
-    pytest.param("deny-delete", ALICE, A.DELETE_TAG, "juzhong/app", "v1", DENY, ("g/guard#0",), {}, id="explicit-deny-covers-tags"),
-    pytest.param("deny-delete", ALICE, A.DELETE_BLOB, "other/app", None, ALLOW, ("sys/AliyunContainerRegistryFullAccess#0",), {}, id="explicit-deny-only-its-resources"),
-    pytest.param("deny-delete", ALICE, A.PUSH, "juzhong/app", None, ALLOW, ("sys/AliyunContainerRegistryFullAccess#0",), {}, id="explicit-deny-only-its-actions"),
+    pytest.param(
+        "deny-delete",
+        ALICE,
+        A.DELETE_MANIFEST,
+        "juzhong/app",
+        None,
+        DENY,
+        ("g/guard#0",),
+        {},
+        id="explicit-deny-beats-system-full-access",
+    ),
+    pytest.param(
+        "deny-delete",
+        ALICE,
+        A.DELETE_TAG,
+        "juzhong/app",
+        "v1",
+        DENY,
+        ("g/guard#0",),
+        {},
+        id="explicit-deny-covers-tags",
+    ),
+    pytest.param(
+        "deny-delete",
+        ALICE,
+        A.DELETE_BLOB,
+        "other/app",
+        None,
+        ALLOW,
+        ("sys/AliyunContainerRegistryFullAccess#0",),
+        {},
+        id="explicit-deny-only-its-resources",
+    ),
+    pytest.param(
+        "deny-delete",
+        ALICE,
+        A.PUSH,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("sys/AliyunContainerRegistryFullAccess#0",),
+        {},
+        id="explicit-deny-only-its-actions",
+    ),
     # Implicit: regions, accounts and resource types.
-    pytest.param("other-account", ALICE, A.PULL, "juzhong/app", None, DENY, (), {}, id="another-account-matches-nothing"),
-    pytest.param("account-glob", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/acct#0",), {}, id="region-and-account-globs"),
-    pytest.param("all-cr", ALICE, A.DELETE_BLOB, "x/y", None, ALLOW, ("b/all#0",), {}, id="acs-cr-star-is-every-repository"),
-    pytest.param("instances", ALICE, A.PULL, "juzhong/app", None, DENY, (), {}, id="instance-resources-name-no-repository"),
-    pytest.param("s1", ALICE, A.PULL, "juzhong/a/b", None, ALLOW, ("b/scenario1#0",), {}, id="wildcard-star-crosses-slashes"),
+    pytest.param(
+        "other-account", ALICE, A.PULL, "juzhong/app", None, DENY, (), {}, id="another-account-matches-nothing"
+    ),
+    pytest.param(
+        "account-glob", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/acct#0",), {}, id="region-and-account-globs"
+    ),
+    pytest.param(
+        "all-cr", ALICE, A.DELETE_BLOB, "x/y", None, ALLOW, ("b/all#0",), {}, id="acs-cr-star-is-every-repository"
+    ),
+    pytest.param(
+        "instances", ALICE, A.PULL, "juzhong/app", None, DENY, (), {}, id="instance-resources-name-no-repository"
+    ),
+    pytest.param(
+        "s1", ALICE, A.PULL, "juzhong/a/b", None, ALLOW, ("b/scenario1#0",), {}, id="wildcard-star-crosses-slashes"
+    ),
     # Implicit: the action table.
-    pytest.param("pusher", ALICE, A.TAG_OVERWRITE, "juzhong/app", "latest", ALLOW, ("b/pusher#0",), {}, id="push-repository-pushes-tags"),
-    pytest.param("pusher", ALICE, A.CREATE_REPOSITORY, "juzhong/new", None, DENY, (), {}, id="push-repository-does-not-create"),
-    pytest.param("creator", ALICE, A.CREATE_REPOSITORY, "juzhong/new", None, ALLOW, ("b/creator#0",), {}, id="create-repository-creates"),
-    pytest.param("delete-tag", ALICE, A.DELETE_TAG, "juzhong/app", "v1", ALLOW, ("b/dt#0",), {}, id="delete-repository-tag-deletes-tags"),
-    pytest.param("delete-tag", ALICE, A.DELETE_MANIFEST, "juzhong/app", None, ALLOW, ("b/dt#0",), {}, id="delete-repository-tag-deletes-by-digest"),
-    pytest.param("delete-tag", ALICE, A.DELETE_BLOB, "juzhong/app", None, DENY, (), {}, id="delete-repository-tag-keeps-blobs"),
-    pytest.param("delete-repo", ALICE, A.DELETE_BLOB, "juzhong/app", None, ALLOW, ("b/dr#0",), {}, id="delete-repository-deletes-everything"),
+    pytest.param(
+        "pusher",
+        ALICE,
+        A.TAG_OVERWRITE,
+        "juzhong/app",
+        "latest",
+        ALLOW,
+        ("b/pusher#0",),
+        {},
+        id="push-repository-pushes-tags",
+    ),
+    pytest.param(
+        "pusher", ALICE, A.CREATE_REPOSITORY, "juzhong/new", None, DENY, (), {}, id="push-repository-does-not-create"
+    ),
+    pytest.param(
+        "creator",
+        ALICE,
+        A.CREATE_REPOSITORY,
+        "juzhong/new",
+        None,
+        ALLOW,
+        ("b/creator#0",),
+        {},
+        id="create-repository-creates",
+    ),
+    pytest.param(
+        "delete-tag",
+        ALICE,
+        A.DELETE_TAG,
+        "juzhong/app",
+        "v1",
+        ALLOW,
+        ("b/dt#0",),
+        {},
+        id="delete-repository-tag-deletes-tags",
+    ),
+    pytest.param(
+        "delete-tag",
+        ALICE,
+        A.DELETE_MANIFEST,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("b/dt#0",),
+        {},
+        id="delete-repository-tag-deletes-by-digest",
+    ),
+    pytest.param(
+        "delete-tag", ALICE, A.DELETE_BLOB, "juzhong/app", None, DENY, (), {}, id="delete-repository-tag-keeps-blobs"
+    ),
+    pytest.param(
+        "delete-repo",
+        ALICE,
+        A.DELETE_BLOB,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("b/dr#0",),
+        {},
+        id="delete-repository-deletes-everything",
+    ),
     pytest.param("case", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/c#0",), {}, id="actions-match-without-case"),
     pytest.param("string-forms", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/s#0",), {}, id="forms-strings"),
-    pytest.param("sid", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/s#PullJuzhong",), {}, id="forms-lists-and-sid-names-the-statement"),
-    pytest.param("other-products", ALICE, A.PULL, "juzhong/app", None, ALLOW, ("b/mix#0",), {}, id="other-products-accepted-and-inert"),
-    pytest.param("not-action-allow", ALICE, A.PUSH, "any/app", None, ALLOW, ("b/na#0",), {}, id="not-action-allows-the-rest"),
-    pytest.param("not-action-allow", ALICE, A.DELETE_MANIFEST, "any/app", None, DENY, (), {}, id="not-action-excludes-listed"),
-    pytest.param("not-action-deny", ALICE, A.PULL, "any/app", None, ALLOW, ("sys/AliyunContainerRegistryFullAccess#0",), {}, id="not-action-deny-spares-listed"),
-    pytest.param("not-action-deny", ALICE, A.PUSH, "any/app", None, DENY, ("b/na#0",), {}, id="not-action-deny-denies-the-rest"),
-    pytest.param("not-action-deny", ALICE, A.LIST, "any/app", None, DENY, ("b/na#0",), {}, id="not-action-deny-covers-actions-others-imply"),
+    pytest.param(
+        "sid",
+        ALICE,
+        A.PULL,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("b/s#PullJuzhong",),
+        {},
+        id="forms-lists-and-sid-names-the-statement",
+    ),
+    pytest.param(
+        "other-products",
+        ALICE,
+        A.PULL,
+        "juzhong/app",
+        None,
+        ALLOW,
+        ("b/mix#0",),
+        {},
+        id="other-products-accepted-and-inert",
+    ),
+    pytest.param(
+        "not-action-allow", ALICE, A.PUSH, "any/app", None, ALLOW, ("b/na#0",), {}, id="not-action-allows-the-rest"
+    ),
+    pytest.param(
+        "not-action-allow", ALICE, A.DELETE_MANIFEST, "any/app", None, DENY, (), {}, id="not-action-excludes-listed"
+    ),
+    pytest.param(
+        "not-action-deny",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        ALLOW,
+        ("sys/AliyunContainerRegistryFullAccess#0",),
+        {},
+        id="not-action-deny-spares-listed",
+    ),
+    pytest.param(
+        "not-action-deny", ALICE, A.PUSH, "any/app", None, DENY, ("b/na#0",), {}, id="not-action-deny-denies-the-rest"
+    ),
+    pytest.param(
+        "not-action-deny",
+        ALICE,
+        A.LIST,
+        "any/app",
+        None,
+        DENY,
+        ("b/na#0",),
+        {},
+        id="not-action-deny-covers-actions-others-imply",
+    ),
     # Implicit: bindings.
     pytest.param("groups", DEV, A.PUSH, "juzhong/app", None, ALLOW, ("team/pusher#0",), {}, id="binding-to-a-group"),
-    pytest.param("groups", CI, A.PUSH, "juzhong/app", None, ALLOW, ("team/pusher#0",), {}, id="binding-to-a-service-account"),
+    pytest.param(
+        "groups", CI, A.PUSH, "juzhong/app", None, ALLOW, ("team/pusher#0",), {}, id="binding-to-a-service-account"
+    ),
     pytest.param("groups", ALICE, A.PUSH, "juzhong/app", None, DENY, (), {}, id="binding-only-its-members"),
     # Implicit: conditions, written the RAM way.
-    pytest.param("ip-allow", ALICE, A.PULL, "any/app", None, ALLOW, ("b/net#0",), {"source": INSIDE}, id="ip-address-first-network"),
-    pytest.param("ip-allow", ALICE, A.PULL, "any/app", None, ALLOW, ("b/net#0",), {"source": "172.20.1.1"}, id="ip-address-values-or"),
+    pytest.param(
+        "ip-allow",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        ALLOW,
+        ("b/net#0",),
+        {"source": INSIDE},
+        id="ip-address-first-network",
+    ),
+    pytest.param(
+        "ip-allow",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        ALLOW,
+        ("b/net#0",),
+        {"source": "172.20.1.1"},
+        id="ip-address-values-or",
+    ),
     pytest.param("ip-allow", ALICE, A.PULL, "any/app", None, DENY, (), {"source": OUTSIDE}, id="ip-address-outside"),
-    pytest.param("ip-deny", ALICE, A.PUSH, "any/app", None, ALLOW, ("sys/AliyunContainerRegistryFullAccess#0",), {"source": INSIDE}, id="not-ip-address-deny-spares-inside"),
-    pytest.param("ip-deny", ALICE, A.PUSH, "any/app", None, DENY, ("b/net#0",), {"source": OUTSIDE}, id="not-ip-address-deny-outside"),
-    pytest.param("until", ALICE, A.PULL, "any/app", None, ALLOW, ("b/lease#0",), {"now": datetime(2019, 8, 12, 8, 59, tzinfo=UTC)}, id="date-less-than-before-offset-time"),
-    pytest.param("until", ALICE, A.PULL, "any/app", None, DENY, (), {"now": datetime(2019, 8, 12, 9, 0, tzinfo=UTC)}, id="date-less-than-at-offset-time"),
+    pytest.param(
+        "ip-deny",
+        ALICE,
+        A.PUSH,
+        "any/app",
+        None,
+        ALLOW,
+        ("sys/AliyunContainerRegistryFullAccess#0",),
+        {"source": INSIDE},
+        id="not-ip-address-deny-spares-inside",
+    ),
+    pytest.param(
+        "ip-deny",
+        ALICE,
+        A.PUSH,
+        "any/app",
+        None,
+        DENY,
+        ("b/net#0",),
+        {"source": OUTSIDE},
+        id="not-ip-address-deny-outside",
+    ),
+    pytest.param(
+        "until",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        ALLOW,
+        ("b/lease#0",),
+        {"now": datetime(2019, 8, 12, 8, 59, tzinfo=UTC)},
+        id="date-less-than-before-offset-time",
+    ),
+    pytest.param(
+        "until",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        DENY,
+        (),
+        {"now": datetime(2019, 8, 12, 9, 0, tzinfo=UTC)},
+        id="date-less-than-at-offset-time",
+    ),
     pytest.param("window-and-net", ALICE, A.PULL, "any/app", None, ALLOW, ("b/w#0",), {}, id="operators-and-both-hold"),
-    pytest.param("window-and-net", ALICE, A.PULL, "any/app", None, DENY, (), {"source": OUTSIDE}, id="operators-and-one-fails"),
-    pytest.param("window-and-net", ALICE, A.PULL, "any/app", None, DENY, (), {"now": datetime(2025, 6, 1, tzinfo=UTC)}, id="date-greater-than-before"),
+    pytest.param(
+        "window-and-net", ALICE, A.PULL, "any/app", None, DENY, (), {"source": OUTSIDE}, id="operators-and-one-fails"
+    ),
+    pytest.param(
+        "window-and-net",
+        ALICE,
+        A.PULL,
+        "any/app",
+        None,
+        DENY,
+        (),
+        {"now": datetime(2025, 6, 1, tzinfo=UTC)},
+        id="date-greater-than-before",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("setup_name", "principal", "action", "repository", "tag", "effect", "statements", "request_"), CASES)
+@pytest.mark.parametrize(
+    ("setup_name", "principal", "action", "repository", "tag", "effect", "statements", "request_"), CASES
+)
 def test_decision(
-    setup_name: str, principal: Principal, action: Action, repository: str, tag: str | None,
-    effect: Effect, statements: tuple[str, ...], request_: dict[str, object],
+    setup_name: str,
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None,
+    effect: Effect,
+    statements: tuple[str, ...],
+    request_: dict[str, object],
 ) -> None:
     """The decision, and the statements that made it, for one request against one policy set."""
     decision = decide(S[setup_name], principal, action, repository, tag, **request_)  # type: ignore[arg-type]
@@ -282,36 +718,179 @@ def test_decision(
 # --- Errors: refused whole, with file and line ---------------------------------------------------
 
 ERRORS = [
-    pytest.param({"x": '{"Version": "1", "Statement": [\n  {"Action": "cr:PullRepository"\n   "Resource": "*"}]}'}, "alibaba/x.json:3", "invalid JSON", id="json-syntax-error-line"),
-    pytest.param({"x": '{"Version": "1",\n "Version": "1", "Statement": []}'}, "alibaba/x.json:2", "`Version` is written twice", id="json-duplicate-key"),
-    pytest.param({"x": '{"Statement": [{"Action": "cr:*", "Effect": "Allow", "Resource": "*"}]}'}, "alibaba/x.json:1", "`Version` is required", id="version-missing"),
-    pytest.param({"x": '{\n "Version": "2",\n "Statement": []}'}, "alibaba/x.json:2", 'must be the string "1"', id="version-wrong"),
-    pytest.param({"x": '{\n "Version": 1,\n "Statement": []}'}, "alibaba/x.json:2", 'must be the string "1"', id="version-a-number"),
-    pytest.param({"x": '{"Version": "1",\n "statement": []}'}, "alibaba/x.json:2", "write `Statement`, not `statement`", id="keys-are-pascal-case"),
-    pytest.param({"x": '{"Version": "1", "Statement": []}'}, "alibaba/x.json:1", "non-empty list", id="statement-empty"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"').replace('"Effect"', '"effect"'))}, "alibaba/x.json:6", "write `Effect`", id="statement-keys-are-pascal-case"),
-    pytest.param({"x": ram('    {"Principal": {"RAM": ["acs:ram::1234:root"]}, "Action": "cr:*", "Resource": "*", "Effect": "Allow"}')}, "alibaba/x.json:4", "attach this policy in bindings.yaml", id="principal-refused"),
-    pytest.param({"x": ram('    {"NotResource": "*", "Action": "cr:*", "Effect": "Allow"}')}, "alibaba/x.json:4", "`NotResource` is not supported", id="not-resource-refused"),
-    pytest.param({"x": ram('    {"Action": "cr:*", "NotAction": "cr:Delete*", "Resource": "*", "Effect": "Allow"}')}, "alibaba/x.json:4", "exactly one of `Action` and `NotAction`", id="action-and-not-action"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', "Permit"))}, "alibaba/x.json:6", "`Effect` must be `Allow` or `Deny`", id="effect-invalid"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', sid="a"), stmt('"cr:*"', '"*"', sid="a"))}, "alibaba/x.json:7", "`a` is used twice", id="sid-repeated"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', sid="1"), stmt('"cr:*"', '"*"'))}, "alibaba/x.json:7", "`1` is used twice", id="sid-collides-with-an-index"),
-    pytest.param({"x": ram(stmt('[]', '"*"'))}, "alibaba/x.json:4", "non-empty list", id="action-empty-list"),
-    pytest.param({"x": ram(stmt('["cr:GetRepository",\n      "cr:PullRepositry"]', '"*"'))}, "alibaba/x.json:5", "did you mean `cr:PullRepository`?", id="action-typo"),
-    pytest.param({"x": ram(stmt('"cr:Foo*"', '"*"'))}, "alibaba/x.json:4", "matches no cr action", id="action-wildcard-matches-nothing"),
-    pytest.param({"x": ram(stmt('"PullRepository"', '"*"'))}, "alibaba/x.json:4", "is not `service:ActionName`", id="action-without-service"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"qcs::ccr:::repo/*"'))}, "alibaba/x.json:5", "is not `*` nor `acs:", id="resource-not-an-arn"),
-    pytest.param({"x": ram(stmt('"cr:*"', '["*",\n      "acs:cr::1234:repository/juzhong/*"]'))}, "alibaba/x.json:6", "empty region", id="resource-empty-region"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/JuZhong/*"'))}, "alibaba/x.json:5", "lower-case", id="resource-upper-case"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/juzhong/ngin?"'))}, "alibaba/x.json:5", "`*` is the only wildcard", id="resource-question-mark"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/"'))}, "alibaba/x.json:5", "repository/NAMESPACE", id="resource-empty-path"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition='{"StringEquals": {"acs:ResourceTag/team": "dev"}}'))}, "alibaba/x.json:7", "`StringEquals` is not supported", id="condition-operator-unsupported"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition='{"Bool": {"acs:SecureTransport": "true"}}'))}, "alibaba/x.json:7", "`acs:SecureTransport` is not supported", id="condition-secure-transport-refused"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition='{"IpAddress": {"acs:CurrentTime": "x"}}'))}, "alibaba/x.json:7", "`IpAddress` tests `acs:SourceIp`", id="condition-key-mismatch"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition='{"DateLessThan": {"acs:CurrentTime": "2019-08-12T17:00:00"}}'))}, "alibaba/x.json:7", "has no zone", id="condition-time-without-zone"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition='{"DateLessThan": {"acs:CurrentTime": "tomorrow"}}'))}, "alibaba/x.json:7", "is not an ISO 8601 time", id="condition-time-not-iso"),
-    pytest.param({"x": ram(stmt('"cr:*"', '"*"', condition="{}"))}, "alibaba/x.json:7", "non-empty object", id="condition-empty"),
-    pytest.param({"AliyunContainerRegistryFullAccess": ram(stmt('"cr:*"', '"*"'))}, "alibaba/AliyunContainerRegistryFullAccess.json", "system policy", id="file-named-like-a-system-policy"),
+    pytest.param(
+        {"x": '{"Version": "1", "Statement": [\n  {"Action": "cr:PullRepository"\n   "Resource": "*"}]}'},
+        "alibaba/x.json:3",
+        "invalid JSON",
+        id="json-syntax-error-line",
+    ),
+    pytest.param(
+        {"x": '{"Version": "1",\n "Version": "1", "Statement": []}'},
+        "alibaba/x.json:2",
+        "`Version` is written twice",
+        id="json-duplicate-key",
+    ),
+    pytest.param(
+        {"x": '{"Statement": [{"Action": "cr:*", "Effect": "Allow", "Resource": "*"}]}'},
+        "alibaba/x.json:1",
+        "`Version` is required",
+        id="version-missing",
+    ),
+    pytest.param(
+        {"x": '{\n "Version": "2",\n "Statement": []}'},
+        "alibaba/x.json:2",
+        'must be the string "1"',
+        id="version-wrong",
+    ),
+    pytest.param(
+        {"x": '{\n "Version": 1,\n "Statement": []}'},
+        "alibaba/x.json:2",
+        'must be the string "1"',
+        id="version-a-number",
+    ),
+    pytest.param(
+        {"x": '{"Version": "1",\n "statement": []}'},
+        "alibaba/x.json:2",
+        "write `Statement`, not `statement`",
+        id="keys-are-pascal-case",
+    ),
+    pytest.param(
+        {"x": '{"Version": "1", "Statement": []}'}, "alibaba/x.json:1", "non-empty list", id="statement-empty"
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"').replace('"Effect"', '"effect"'))},
+        "alibaba/x.json:6",
+        "write `Effect`",
+        id="statement-keys-are-pascal-case",
+    ),
+    pytest.param(
+        {
+            "x": ram(
+                '    {"Principal": {"RAM": ["acs:ram::1234:root"]}, "Action": "cr:*", "Resource": "*", "Effect": "Allow"}'
+            )
+        },
+        "alibaba/x.json:4",
+        "attach this policy in bindings.yaml",
+        id="principal-refused",
+    ),
+    pytest.param(
+        {"x": ram('    {"NotResource": "*", "Action": "cr:*", "Effect": "Allow"}')},
+        "alibaba/x.json:4",
+        "`NotResource` is not supported",
+        id="not-resource-refused",
+    ),
+    pytest.param(
+        {"x": ram('    {"Action": "cr:*", "NotAction": "cr:Delete*", "Resource": "*", "Effect": "Allow"}')},
+        "alibaba/x.json:4",
+        "exactly one of `Action` and `NotAction`",
+        id="action-and-not-action",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', "Permit"))},
+        "alibaba/x.json:6",
+        "`Effect` must be `Allow` or `Deny`",
+        id="effect-invalid",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', sid="a"), stmt('"cr:*"', '"*"', sid="a"))},
+        "alibaba/x.json:7",
+        "`a` is used twice",
+        id="sid-repeated",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', sid="1"), stmt('"cr:*"', '"*"'))},
+        "alibaba/x.json:7",
+        "`1` is used twice",
+        id="sid-collides-with-an-index",
+    ),
+    pytest.param({"x": ram(stmt("[]", '"*"'))}, "alibaba/x.json:4", "non-empty list", id="action-empty-list"),
+    pytest.param(
+        {"x": ram(stmt('["cr:GetRepository",\n      "cr:PullRepositry"]', '"*"'))},
+        "alibaba/x.json:5",
+        "did you mean `cr:PullRepository`?",
+        id="action-typo",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:Foo*"', '"*"'))},
+        "alibaba/x.json:4",
+        "matches no cr action",
+        id="action-wildcard-matches-nothing",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"PullRepository"', '"*"'))},
+        "alibaba/x.json:4",
+        "is not `service:ActionName`",
+        id="action-without-service",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"qcs::ccr:::repo/*"'))},
+        "alibaba/x.json:5",
+        "is not `*` nor `acs:",
+        id="resource-not-an-arn",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '["*",\n      "acs:cr::1234:repository/juzhong/*"]'))},
+        "alibaba/x.json:6",
+        "empty region",
+        id="resource-empty-region",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/JuZhong/*"'))},
+        "alibaba/x.json:5",
+        "lower-case",
+        id="resource-upper-case",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/juzhong/ngin?"'))},
+        "alibaba/x.json:5",
+        "`*` is the only wildcard",
+        id="resource-question-mark",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"acs:cr:*:*:repository/"'))},
+        "alibaba/x.json:5",
+        "repository/NAMESPACE",
+        id="resource-empty-path",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition='{"StringEquals": {"acs:ResourceTag/team": "dev"}}'))},
+        "alibaba/x.json:7",
+        "`StringEquals` is not supported",
+        id="condition-operator-unsupported",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition='{"Bool": {"acs:SecureTransport": "true"}}'))},
+        "alibaba/x.json:7",
+        "`acs:SecureTransport` is not supported",
+        id="condition-secure-transport-refused",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition='{"IpAddress": {"acs:CurrentTime": "x"}}'))},
+        "alibaba/x.json:7",
+        "`IpAddress` tests `acs:SourceIp`",
+        id="condition-key-mismatch",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition='{"DateLessThan": {"acs:CurrentTime": "2019-08-12T17:00:00"}}'))},
+        "alibaba/x.json:7",
+        "has no zone",
+        id="condition-time-without-zone",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition='{"DateLessThan": {"acs:CurrentTime": "tomorrow"}}'))},
+        "alibaba/x.json:7",
+        "is not an ISO 8601 time",
+        id="condition-time-not-iso",
+    ),
+    pytest.param(
+        {"x": ram(stmt('"cr:*"', '"*"', condition="{}"))}, "alibaba/x.json:7", "non-empty object", id="condition-empty"
+    ),
+    pytest.param(
+        {"AliyunContainerRegistryFullAccess": ram(stmt('"cr:*"', '"*"'))},
+        "alibaba/AliyunContainerRegistryFullAccess.json",
+        "system policy",
+        id="file-named-like-a-system-policy",
+    ),
 ]
 
 

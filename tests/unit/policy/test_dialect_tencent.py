@@ -60,8 +60,13 @@ DEV = make_principal(PrincipalKind.USER, "dave", groups=["devs"])
 
 
 def decide(
-    files: dict[str, str], principal: Principal, action: Action, repository: str, tag: str | None = None,
-    source: str = INSIDE, now: datetime = NOW,
+    files: dict[str, str],
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None = None,
+    source: str = INSIDE,
+    now: datetime = NOW,
 ) -> Decision:
     return decide_checked(files, CONTEXT, principal, action, repository, tag, source=source, now=now)
 
@@ -138,15 +143,20 @@ S = {
     "delete-foo-bar": setup({"delete-foo-bar": DELETE_FOO_BAR}, ("b", "delete-foo-bar", "[user:alice]")),
     "manage-foo": setup({"manage-foo": MANAGE_FOO}, ("b", "manage-foo", "[user:alice]")),
     "deny-delete": setup(
-        {"no-delete": NO_DELETE}, ("full", "QcloudCCRFullAccess", "[user:alice]"), ("guard", "no-delete", "[user:alice]")
+        {"no-delete": NO_DELETE},
+        ("full", "QcloudCCRFullAccess", "[user:alice]"),
+        ("guard", "no-delete", "[user:alice]"),
     ),
     "deny-delete-foo": setup(
         {"no-delete": NO_DELETE, "delete-foo-bar": DELETE_FOO_BAR},
-        ("grant", "delete-foo-bar", "[user:alice]"), ("guard", "no-delete", "[user:alice]"),
+        ("grant", "delete-foo-bar", "[user:alice]"),
+        ("guard", "no-delete", "[user:alice]"),
     ),
     "delete-tag": setup({"delete-tag": DELETE_TAG}, ("b", "delete-tag", "[user:alice]")),
     "pull-a-not-b": setup(
-        {"pull": PULL, "no-pull-ns1": NO_PULL_NS1}, ("a", "pull", "[user:alice, user:bob]"), ("b", "no-pull-ns1", "[user:bob]")
+        {"pull": PULL, "no-pull-ns1": NO_PULL_NS1},
+        ("a", "pull", "[user:alice, user:bob]"),
+        ("b", "no-pull-ns1", "[user:bob]"),
     ),
     "ccr-full": setup({}, ("p", "QcloudCCRFullAccess", "[user:alice]")),
     "ccr-read": setup({}, ("p", "QcloudCCRReadOnlyAccess", "[user:alice]")),
@@ -156,54 +166,111 @@ S = {
     "repo-demo": setup({"repo-demo": REPO_DEMO_READ}, ("b", "repo-demo", "[user:alice]")),
     # Implicit cases.
     "allow-then-deny": setup(
-        {"foo": cam(stmt('"ccr:*"', '"qcs::ccr:::repo/foo/*"'), stmt('["ccr:push"]', '"qcs::ccr:::repo/foo/prod"', "deny"))},
+        {
+            "foo": cam(
+                stmt('"ccr:*"', '"qcs::ccr:::repo/foo/*"'), stmt('["ccr:push"]', '"qcs::ccr:::repo/foo/prod"', "deny")
+            )
+        },
         ("b", "foo", "[user:alice]"),
     ),
     "segment-globs": setup(
-        {"g": cam(stmt('"ccr:pull"', '["qcs::ccr:::repo/foo/web-*", "qcs::ccr:::repo/*/app"]'))}, ("b", "g", "[user:alice]")
+        {"g": cam(stmt('"ccr:pull"', '["qcs::ccr:::repo/foo/web-*", "qcs::ccr:::repo/*/app"]'))},
+        ("b", "g", "[user:alice]"),
     ),
     "namespace-only": setup({"ns": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo"'))}, ("b", "ns", "[user:alice]")),
     "tag-star": setup({"t": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/*"'))}, ("b", "t", "[user:alice]")),
-    "tag-glob": setup({"t": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar:rel-*"'))}, ("b", "t", "[user:alice]")),
-    "tag-star-swallows-colon": setup({"t": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/b*1"'))}, ("b", "t", "[user:alice]")),
-    "mixed-levels": setup(
-        {"m": cam(stmt('["ccr:pull", "ccr:DeleteTag"]', '["qcs::ccr:::repo/a/b", "qcs::ccr:::repo/c/d:v1"]'))}, ("b", "m", "[user:alice]")
+    "tag-glob": setup(
+        {"t": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar:rel-*"'))}, ("b", "t", "[user:alice]")
     ),
-    "string-forms": setup({"s": cam(stmt('"name/ccr:pull"', '"qcs::ccr:::repo/foo/*"', "Allow"))}, ("b", "s", "[user:alice]")),
+    "tag-star-swallows-colon": setup(
+        {"t": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/b*1"'))}, ("b", "t", "[user:alice]")
+    ),
+    "mixed-levels": setup(
+        {"m": cam(stmt('["ccr:pull", "ccr:DeleteTag"]', '["qcs::ccr:::repo/a/b", "qcs::ccr:::repo/c/d:v1"]'))},
+        ("b", "m", "[user:alice]"),
+    ),
+    "string-forms": setup(
+        {"s": cam(stmt('"name/ccr:pull"', '"qcs::ccr:::repo/foo/*"', "Allow"))}, ("b", "s", "[user:alice]")
+    ),
     "list-forms": setup({"s": cam(stmt('["ccr:pull"]', '["qcs::ccr:::repo/foo/*"]'))}, ("b", "s", "[user:alice]")),
     "star-star": setup({"all": cam(stmt('"*"', '"*"'))}, ("b", "all", "[user:alice]")),
     "other-products": setup(
-        {"mix": cam(stmt('["cos:GetObject", "ccr:pull"]', '["qcs::cos:ap-guangzhou:uid/1:prefix//1/bucket/*", "qcs::ccr:::repo/foo/*"]'))},
+        {
+            "mix": cam(
+                stmt(
+                    '["cos:GetObject", "ccr:pull"]',
+                    '["qcs::cos:ap-guangzhou:uid/1:prefix//1/bucket/*", "qcs::ccr:::repo/foo/*"]',
+                )
+            )
+        },
         ("b", "mix", "[user:alice]"),
     ),
     "console-only": setup(
-        {"c": cam(stmt('["tcr:CreateInstance", "ccr:CreateCCRNamespace"]', '["*", "qcs::ccr:::repo/foo"]'))}, ("b", "c", "[user:alice]")
+        {"c": cam(stmt('["tcr:CreateInstance", "ccr:CreateCCRNamespace"]', '["*", "qcs::ccr:::repo/foo"]'))},
+        ("b", "c", "[user:alice]"),
     ),
-    "push-pull": setup({"pp": cam(stmt('["ccr:push", "ccr:pull"]', '"qcs::ccr:::repo/foo/*"'))}, ("b", "pp", "[user:alice]")),
-    "catalog": setup({"c": cam(stmt('"ccr:GetUserRepositoryList"', '"qcs::ccr:::repo/*"'))}, ("b", "c", "[user:alice]")),
+    "push-pull": setup(
+        {"pp": cam(stmt('["ccr:push", "ccr:pull"]', '"qcs::ccr:::repo/foo/*"'))}, ("b", "pp", "[user:alice]")
+    ),
+    "catalog": setup(
+        {"c": cam(stmt('"ccr:GetUserRepositoryList"', '"qcs::ccr:::repo/*"'))}, ("b", "c", "[user:alice]")
+    ),
     "personal-v3": setup(
-        {"v3": cam(stmt('["tcr:PullRepositoryPersonal", "tcr:PushRepositoryPersonal", "tcr:DeleteImagePersonal"]', '"qcs::tcr:::repo/foo/*"'))},
+        {
+            "v3": cam(
+                stmt(
+                    '["tcr:PullRepositoryPersonal", "tcr:PushRepositoryPersonal", "tcr:DeleteImagePersonal"]',
+                    '"qcs::tcr:::repo/foo/*"',
+                )
+            )
+        },
         ("b", "v3", "[user:alice]"),
     ),
     "ccr-resource-tcr-action": setup(
-        {"x": cam(stmt('["ccr:pull", "tcr:PushRepositoryPersonal"]', '["qcs::ccr:::repo/foo/*", "qcs::tcr:::repo/bar/*"]'))},
+        {
+            "x": cam(
+                stmt('["ccr:pull", "tcr:PushRepositoryPersonal"]', '["qcs::ccr:::repo/foo/*", "qcs::tcr:::repo/bar/*"]')
+            )
+        },
         ("b", "x", "[user:alice]"),
     ),
     "enterprise-star": setup({"e": cam(stmt('"tcr:PullRepository"', '"*"'))}, ("b", "e", "[user:alice]")),
     "groups": setup({"pull": PULL}, ("team", "pull", "[group:devs, service-account:ci]")),
     "ip-allow": setup(
-        {"net": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:ip": ["10.0.0.0/8"]}}'))}, ("b", "net", "[user:alice]")
+        {"net": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:ip": ["10.0.0.0/8"]}}'))},
+        ("b", "net", "[user:alice]"),
     ),
     "ip-deny": setup(
-        {"full": cam(stmt('"ccr:*"', '"*"'), stmt('"ccr:*"', '"*"', "deny", '{"ip_not_equal": {"qcs:ip": ["10.0.0.0/8", "172.16.0.0/12"]}}'))},
+        {
+            "full": cam(
+                stmt('"ccr:*"', '"*"'),
+                stmt('"ccr:*"', '"*"', "deny", '{"ip_not_equal": {"qcs:ip": ["10.0.0.0/8", "172.16.0.0/12"]}}'),
+            )
+        },
         ("b", "full", "[user:alice]"),
     ),
     "until": setup(
-        {"lease": cam(stmt('"ccr:pull"', '"*"', condition='{"date_less_than": {"qcs:current_time": "2026-02-01T00:00:00+08:00"}}'))},
+        {
+            "lease": cam(
+                stmt(
+                    '"ccr:pull"',
+                    '"*"',
+                    condition='{"date_less_than": {"qcs:current_time": "2026-02-01T00:00:00+08:00"}}',
+                )
+            )
+        },
         ("b", "lease", "[user:alice]"),
     ),
     "window": setup(
-        {"w": cam(stmt('"ccr:pull"', '"*"', condition='{"date_greater_than_equal": {"qcs:current_time": "2026-01-01T00:00:00Z"}, "date_less_than_equal": {"qcs:current_time": "2026-01-31T00:00:00Z"}}'))},
+        {
+            "w": cam(
+                stmt(
+                    '"ccr:pull"',
+                    '"*"',
+                    condition='{"date_greater_than_equal": {"qcs:current_time": "2026-01-01T00:00:00Z"}, "date_less_than_equal": {"qcs:current_time": "2026-01-31T00:00:00Z"}}',
+                )
+            )
+        },
         ("b", "w", "[user:alice]"),
     ),
 }
@@ -212,112 +279,646 @@ S = {
 # arguments (source, now) go through `pytest.param(..., marks=...)`-free dict at the end.
 CASES = [
     # Seed: "permit collaborators to create an image repository" under any namespace.
-    pytest.param("create", alice(), A.CREATE_REPOSITORY, "foo/new", None, ALLOW, ("b/ccr-policy-demo#0",), {}, id="seed-create-repository-in-any-namespace"),
-    pytest.param("create", alice(), A.CREATE_REPOSITORY, "team/x/y", None, ALLOW, ("b/ccr-policy-demo#0",), {}, id="seed-create-star-matches-any-characters"),
+    pytest.param(
+        "create",
+        alice(),
+        A.CREATE_REPOSITORY,
+        "foo/new",
+        None,
+        ALLOW,
+        ("b/ccr-policy-demo#0",),
+        {},
+        id="seed-create-repository-in-any-namespace",
+    ),
+    pytest.param(
+        "create",
+        alice(),
+        A.CREATE_REPOSITORY,
+        "team/x/y",
+        None,
+        ALLOW,
+        ("b/ccr-policy-demo#0",),
+        {},
+        id="seed-create-star-matches-any-characters",
+    ),
     pytest.param("create", alice(), A.PUSH, "foo/new", None, DENY, (), {}, id="seed-create-grants-no-push"),
-    pytest.param("create", BOB, A.CREATE_REPOSITORY, "foo/new", None, DENY, (), {}, id="seed-create-only-for-the-bound-principal"),
+    pytest.param(
+        "create", BOB, A.CREATE_REPOSITORY, "foo/new", None, DENY, (), {}, id="seed-create-only-for-the-bound-principal"
+    ),
     # Seed: "permit the deletion of the image repositories in namespaces foo and bar".
-    pytest.param("delete-foo-bar", alice(), A.DELETE_MANIFEST, "foo/app", None, ALLOW, ("b/delete-foo-bar#0",), {}, id="seed-delete-in-foo"),
-    pytest.param("delete-foo-bar", alice(), A.DELETE_BLOB, "bar/app", None, ALLOW, ("b/delete-foo-bar#0",), {}, id="seed-delete-blob-in-bar"),
-    pytest.param("delete-foo-bar", alice(), A.DELETE_TAG, "bar/app", "v1", ALLOW, ("b/delete-foo-bar#0",), {}, id="seed-delete-repository-covers-its-tags"),
-    pytest.param("delete-foo-bar", alice(), A.DELETE_MANIFEST, "baz/app", None, DENY, (), {}, id="seed-delete-not-in-other-namespaces"),
+    pytest.param(
+        "delete-foo-bar",
+        alice(),
+        A.DELETE_MANIFEST,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/delete-foo-bar#0",),
+        {},
+        id="seed-delete-in-foo",
+    ),
+    pytest.param(
+        "delete-foo-bar",
+        alice(),
+        A.DELETE_BLOB,
+        "bar/app",
+        None,
+        ALLOW,
+        ("b/delete-foo-bar#0",),
+        {},
+        id="seed-delete-blob-in-bar",
+    ),
+    pytest.param(
+        "delete-foo-bar",
+        alice(),
+        A.DELETE_TAG,
+        "bar/app",
+        "v1",
+        ALLOW,
+        ("b/delete-foo-bar#0",),
+        {},
+        id="seed-delete-repository-covers-its-tags",
+    ),
+    pytest.param(
+        "delete-foo-bar",
+        alice(),
+        A.DELETE_MANIFEST,
+        "baz/app",
+        None,
+        DENY,
+        (),
+        {},
+        id="seed-delete-not-in-other-namespaces",
+    ),
     pytest.param("delete-foo-bar", alice(), A.PULL, "foo/app", None, DENY, (), {}, id="seed-delete-grants-no-pull"),
     # Seed: "permit the creation, deletion and push of image repositories in the namespace foo".
-    pytest.param("manage-foo", alice(), A.CREATE_REPOSITORY, "foo/new", None, ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-create"),
-    pytest.param("manage-foo", alice(), A.PUSH, "foo/app", None, ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-push-blobs"),
-    pytest.param("manage-foo", alice(), A.TAG_CREATE, "foo/app", "v1", ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-push-new-tag"),
-    pytest.param("manage-foo", alice(), A.TAG_OVERWRITE, "foo/app", "latest", ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-push-overwrites-tag"),
-    pytest.param("manage-foo", alice(), A.DELETE_MANIFEST, "foo/app", None, ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-delete"),
+    pytest.param(
+        "manage-foo",
+        alice(),
+        A.CREATE_REPOSITORY,
+        "foo/new",
+        None,
+        ALLOW,
+        ("b/manage-foo#0",),
+        {},
+        id="seed-foo-create",
+    ),
+    pytest.param(
+        "manage-foo", alice(), A.PUSH, "foo/app", None, ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-push-blobs"
+    ),
+    pytest.param(
+        "manage-foo", alice(), A.TAG_CREATE, "foo/app", "v1", ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-push-new-tag"
+    ),
+    pytest.param(
+        "manage-foo",
+        alice(),
+        A.TAG_OVERWRITE,
+        "foo/app",
+        "latest",
+        ALLOW,
+        ("b/manage-foo#0",),
+        {},
+        id="seed-foo-push-overwrites-tag",
+    ),
+    pytest.param(
+        "manage-foo", alice(), A.DELETE_MANIFEST, "foo/app", None, ALLOW, ("b/manage-foo#0",), {}, id="seed-foo-delete"
+    ),
     pytest.param("manage-foo", alice(), A.PULL, "foo/app", None, DENY, (), {}, id="seed-foo-grants-no-pull"),
     pytest.param("manage-foo", alice(), A.PUSH, "bar/app", None, DENY, (), {}, id="seed-foo-nothing-outside-foo"),
     # Seed: "prohibit deleting any image repository", combined with allows.
-    pytest.param("deny-delete", alice(), A.DELETE_MANIFEST, "foo/app", None, DENY, ("guard/no-delete#0",), {}, id="seed-deny-delete-beats-full-access"),
-    pytest.param("deny-delete", alice(), A.DELETE_TAG, "any/where", "v1", DENY, ("guard/no-delete#0",), {}, id="seed-deny-delete-covers-tags-everywhere"),
-    pytest.param("deny-delete", alice(), A.PULL, "foo/app", None, ALLOW, ("full/QcloudCCRFullAccess#0",), {}, id="seed-deny-delete-leaves-pull"),
-    pytest.param("deny-delete", alice(), A.PUSH, "foo/app", None, ALLOW, ("full/QcloudCCRFullAccess#0",), {}, id="seed-deny-delete-leaves-push"),
-    pytest.param("deny-delete-foo", alice(), A.DELETE_BLOB, "foo/app", None, DENY, ("guard/no-delete#0",), {}, id="seed-deny-delete-beats-delete-foo-bar"),
+    pytest.param(
+        "deny-delete",
+        alice(),
+        A.DELETE_MANIFEST,
+        "foo/app",
+        None,
+        DENY,
+        ("guard/no-delete#0",),
+        {},
+        id="seed-deny-delete-beats-full-access",
+    ),
+    pytest.param(
+        "deny-delete",
+        alice(),
+        A.DELETE_TAG,
+        "any/where",
+        "v1",
+        DENY,
+        ("guard/no-delete#0",),
+        {},
+        id="seed-deny-delete-covers-tags-everywhere",
+    ),
+    pytest.param(
+        "deny-delete",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        ALLOW,
+        ("full/QcloudCCRFullAccess#0",),
+        {},
+        id="seed-deny-delete-leaves-pull",
+    ),
+    pytest.param(
+        "deny-delete",
+        alice(),
+        A.PUSH,
+        "foo/app",
+        None,
+        ALLOW,
+        ("full/QcloudCCRFullAccess#0",),
+        {},
+        id="seed-deny-delete-leaves-push",
+    ),
+    pytest.param(
+        "deny-delete-foo",
+        alice(),
+        A.DELETE_BLOB,
+        "foo/app",
+        None,
+        DENY,
+        ("guard/no-delete#0",),
+        {},
+        id="seed-deny-delete-beats-delete-foo-bar",
+    ),
     # Seed: image tag permissions, resource repo/${namespace}/${name}:${tag}.
-    pytest.param("delete-tag", alice(), A.DELETE_TAG, "foo/bar", "v1", ALLOW, ("b/delete-tag#0",), {}, id="seed-delete-tag-on-its-tag"),
-    pytest.param("delete-tag", alice(), A.DELETE_TAG, "foo/bar", "v2", DENY, (), {}, id="seed-delete-tag-not-another-tag"),
-    pytest.param("delete-tag", alice(), A.DELETE_MANIFEST, "foo/bar", None, DENY, (), {}, id="seed-delete-tag-never-deletes-by-digest"),
+    pytest.param(
+        "delete-tag",
+        alice(),
+        A.DELETE_TAG,
+        "foo/bar",
+        "v1",
+        ALLOW,
+        ("b/delete-tag#0",),
+        {},
+        id="seed-delete-tag-on-its-tag",
+    ),
+    pytest.param(
+        "delete-tag", alice(), A.DELETE_TAG, "foo/bar", "v2", DENY, (), {}, id="seed-delete-tag-not-another-tag"
+    ),
+    pytest.param(
+        "delete-tag",
+        alice(),
+        A.DELETE_MANIFEST,
+        "foo/bar",
+        None,
+        DENY,
+        (),
+        {},
+        id="seed-delete-tag-never-deletes-by-digest",
+    ),
     pytest.param("delete-tag", alice(), A.PULL, "foo/bar", "v1", DENY, (), {}, id="seed-delete-tag-grants-no-pull"),
     # Seed: "permit collaborator A to pull images"; "forbid collaborator B from pulling in ns1".
-    pytest.param("pull-a-not-b", alice(), A.PULL, "ns1/app", "latest", ALLOW, ("a/pull#0",), {}, id="seed-pull-a-may-pull-ns1"),
-    pytest.param("pull-a-not-b", alice(), A.LIST, "ns1/app", None, ALLOW, ("a/pull#0",), {}, id="seed-pull-includes-tag-list"),
-    pytest.param("pull-a-not-b", BOB, A.PULL, "ns1/app", None, DENY, ("b/no-pull-ns1#0",), {}, id="seed-pull-b-forbidden-in-ns1"),
-    pytest.param("pull-a-not-b", BOB, A.PULL, "ns2/app", None, ALLOW, ("a/pull#0",), {}, id="seed-pull-b-allowed-elsewhere"),
+    pytest.param(
+        "pull-a-not-b", alice(), A.PULL, "ns1/app", "latest", ALLOW, ("a/pull#0",), {}, id="seed-pull-a-may-pull-ns1"
+    ),
+    pytest.param(
+        "pull-a-not-b", alice(), A.LIST, "ns1/app", None, ALLOW, ("a/pull#0",), {}, id="seed-pull-includes-tag-list"
+    ),
+    pytest.param(
+        "pull-a-not-b", BOB, A.PULL, "ns1/app", None, DENY, ("b/no-pull-ns1#0",), {}, id="seed-pull-b-forbidden-in-ns1"
+    ),
+    pytest.param(
+        "pull-a-not-b", BOB, A.PULL, "ns2/app", None, ALLOW, ("a/pull#0",), {}, id="seed-pull-b-allowed-elsewhere"
+    ),
     # Presets.
-    *[pytest.param("ccr-full", alice(), action, "any/repo", "v1", ALLOW, ("p/QcloudCCRFullAccess#0",), {}, id=f"preset-ccr-full-{action}") for action in Action],
-    *[pytest.param("ccr-read", alice(), action, "any/repo", "v1", ALLOW, ("p/QcloudCCRReadOnlyAccess#0",), {}, id=f"preset-ccr-read-allows-{action}") for action in (A.PULL, A.LIST, A.CATALOG)],
-    *[pytest.param("ccr-read", alice(), action, "any/repo", "v1", DENY, (), {}, id=f"preset-ccr-read-forbids-{action}") for action in (A.PUSH, A.TAG_CREATE, A.TAG_OVERWRITE, A.CREATE_REPOSITORY, A.DELETE_TAG, A.DELETE_MANIFEST, A.DELETE_BLOB)],
-    *[pytest.param("tcr-full", alice(), action, "any/repo", "v1", ALLOW, ("p/QcloudTCRFullAccess#0",), {}, id=f"preset-tcr-full-{action}") for action in Action],
-    *[pytest.param("tcr-read", alice(), action, "any/repo", None, ALLOW, ("p/QcloudTCRReadOnlyAccess#0",), {}, id=f"preset-tcr-read-allows-{action}") for action in (A.PULL, A.LIST, A.CATALOG)],
-    *[pytest.param("tcr-read", alice(), action, "any/repo", "v1", DENY, (), {}, id=f"preset-tcr-read-forbids-{action}") for action in (A.PUSH, A.CREATE_REPOSITORY, A.DELETE_TAG, A.DELETE_MANIFEST)],
+    *[
+        pytest.param(
+            "ccr-full",
+            alice(),
+            action,
+            "any/repo",
+            "v1",
+            ALLOW,
+            ("p/QcloudCCRFullAccess#0",),
+            {},
+            id=f"preset-ccr-full-{action}",
+        )
+        for action in Action
+    ],
+    *[
+        pytest.param(
+            "ccr-read",
+            alice(),
+            action,
+            "any/repo",
+            "v1",
+            ALLOW,
+            ("p/QcloudCCRReadOnlyAccess#0",),
+            {},
+            id=f"preset-ccr-read-allows-{action}",
+        )
+        for action in (A.PULL, A.LIST, A.CATALOG)
+    ],
+    *[
+        pytest.param(
+            "ccr-read", alice(), action, "any/repo", "v1", DENY, (), {}, id=f"preset-ccr-read-forbids-{action}"
+        )
+        for action in (
+            A.PUSH,
+            A.TAG_CREATE,
+            A.TAG_OVERWRITE,
+            A.CREATE_REPOSITORY,
+            A.DELETE_TAG,
+            A.DELETE_MANIFEST,
+            A.DELETE_BLOB,
+        )
+    ],
+    *[
+        pytest.param(
+            "tcr-full",
+            alice(),
+            action,
+            "any/repo",
+            "v1",
+            ALLOW,
+            ("p/QcloudTCRFullAccess#0",),
+            {},
+            id=f"preset-tcr-full-{action}",
+        )
+        for action in Action
+    ],
+    *[
+        pytest.param(
+            "tcr-read",
+            alice(),
+            action,
+            "any/repo",
+            None,
+            ALLOW,
+            ("p/QcloudTCRReadOnlyAccess#0",),
+            {},
+            id=f"preset-tcr-read-allows-{action}",
+        )
+        for action in (A.PULL, A.LIST, A.CATALOG)
+    ],
+    *[
+        pytest.param(
+            "tcr-read", alice(), action, "any/repo", "v1", DENY, (), {}, id=f"preset-tcr-read-forbids-{action}"
+        )
+        for action in (A.PUSH, A.CREATE_REPOSITORY, A.DELETE_TAG, A.DELETE_MANIFEST)
+    ],
     # TCR Individual examples.
-    pytest.param("team-01", alice(), A.PUSH, "team-01/app", None, ALLOW, ("b/team-01#0",), {}, id="tcr-team-namespace-push"),
-    pytest.param("team-01", alice(), A.DELETE_MANIFEST, "team-01/app", None, ALLOW, ("b/team-01#0",), {}, id="tcr-team-namespace-delete"),
+    pytest.param(
+        "team-01", alice(), A.PUSH, "team-01/app", None, ALLOW, ("b/team-01#0",), {}, id="tcr-team-namespace-push"
+    ),
+    pytest.param(
+        "team-01",
+        alice(),
+        A.DELETE_MANIFEST,
+        "team-01/app",
+        None,
+        ALLOW,
+        ("b/team-01#0",),
+        {},
+        id="tcr-team-namespace-delete",
+    ),
     pytest.param("team-01", alice(), A.PUSH, "team-02/app", None, DENY, (), {}, id="tcr-team-namespace-not-another"),
-    pytest.param("repo-demo", alice(), A.PULL, "team-01/repo-demo", "v1", ALLOW, ("b/repo-demo#0",), {}, id="tcr-repo-read-pull"),
-    pytest.param("repo-demo", alice(), A.CATALOG, "team-01/repo-demo", None, ALLOW, ("b/repo-demo#0",), {}, id="tcr-repo-read-describe-is-catalog"),
+    pytest.param(
+        "repo-demo", alice(), A.PULL, "team-01/repo-demo", "v1", ALLOW, ("b/repo-demo#0",), {}, id="tcr-repo-read-pull"
+    ),
+    pytest.param(
+        "repo-demo",
+        alice(),
+        A.CATALOG,
+        "team-01/repo-demo",
+        None,
+        ALLOW,
+        ("b/repo-demo#0",),
+        {},
+        id="tcr-repo-read-describe-is-catalog",
+    ),
     pytest.param("repo-demo", alice(), A.PUSH, "team-01/repo-demo", None, DENY, (), {}, id="tcr-repo-read-no-push"),
-    pytest.param("repo-demo", alice(), A.DELETE_TAG, "team-01/repo-demo", "v1", DENY, (), {}, id="tcr-repo-read-no-delete"),
-    pytest.param("repo-demo", alice(), A.PULL, "team-01/other", None, DENY, (), {}, id="tcr-repo-read-not-its-neighbours"),
+    pytest.param(
+        "repo-demo", alice(), A.DELETE_TAG, "team-01/repo-demo", "v1", DENY, (), {}, id="tcr-repo-read-no-delete"
+    ),
+    pytest.param(
+        "repo-demo", alice(), A.PULL, "team-01/other", None, DENY, (), {}, id="tcr-repo-read-not-its-neighbours"
+    ),
     # Implicit: explicit deny over allow within one document.
-    pytest.param("allow-then-deny", alice(), A.PUSH, "foo/prod", None, DENY, ("b/foo#1",), {}, id="explicit-deny-wins-in-one-document"),
-    pytest.param("allow-then-deny", alice(), A.PUSH, "foo/dev", None, ALLOW, ("b/foo#0",), {}, id="deny-narrows-only-its-resource"),
-    pytest.param("allow-then-deny", alice(), A.PULL, "foo/prod", None, ALLOW, ("b/foo#0",), {}, id="deny-narrows-only-its-action"),
+    pytest.param(
+        "allow-then-deny",
+        alice(),
+        A.PUSH,
+        "foo/prod",
+        None,
+        DENY,
+        ("b/foo#1",),
+        {},
+        id="explicit-deny-wins-in-one-document",
+    ),
+    pytest.param(
+        "allow-then-deny",
+        alice(),
+        A.PUSH,
+        "foo/dev",
+        None,
+        ALLOW,
+        ("b/foo#0",),
+        {},
+        id="deny-narrows-only-its-resource",
+    ),
+    pytest.param(
+        "allow-then-deny", alice(), A.PULL, "foo/prod", None, ALLOW, ("b/foo#0",), {}, id="deny-narrows-only-its-action"
+    ),
     # Implicit: CAM wildcards.
-    pytest.param("delete-foo-bar", alice(), A.DELETE_MANIFEST, "foo/a/b", None, ALLOW, ("b/delete-foo-bar#0",), {}, id="wildcard-star-crosses-slashes"),
-    pytest.param("segment-globs", alice(), A.PULL, "foo/web-api", None, ALLOW, ("b/g#0",), {}, id="wildcard-inside-a-name"),
-    pytest.param("segment-globs", alice(), A.PULL, "foo/api", None, DENY, (), {}, id="wildcard-inside-a-name-is-anchored"),
-    pytest.param("segment-globs", alice(), A.PULL, "x/y/app", None, ALLOW, ("b/g#0",), {}, id="wildcard-leading-star-any-namespace"),
-    pytest.param("namespace-only", alice(), A.PULL, "foo/bar", None, DENY, (), {}, id="namespace-resource-names-no-repository-in-it"),
-    pytest.param("namespace-only", alice(), A.PULL, "foo", None, ALLOW, ("b/ns#0",), {}, id="namespace-resource-names-single-segment-repository"),
+    pytest.param(
+        "delete-foo-bar",
+        alice(),
+        A.DELETE_MANIFEST,
+        "foo/a/b",
+        None,
+        ALLOW,
+        ("b/delete-foo-bar#0",),
+        {},
+        id="wildcard-star-crosses-slashes",
+    ),
+    pytest.param(
+        "segment-globs", alice(), A.PULL, "foo/web-api", None, ALLOW, ("b/g#0",), {}, id="wildcard-inside-a-name"
+    ),
+    pytest.param(
+        "segment-globs", alice(), A.PULL, "foo/api", None, DENY, (), {}, id="wildcard-inside-a-name-is-anchored"
+    ),
+    pytest.param(
+        "segment-globs",
+        alice(),
+        A.PULL,
+        "x/y/app",
+        None,
+        ALLOW,
+        ("b/g#0",),
+        {},
+        id="wildcard-leading-star-any-namespace",
+    ),
+    pytest.param(
+        "namespace-only",
+        alice(),
+        A.PULL,
+        "foo/bar",
+        None,
+        DENY,
+        (),
+        {},
+        id="namespace-resource-names-no-repository-in-it",
+    ),
+    pytest.param(
+        "namespace-only",
+        alice(),
+        A.PULL,
+        "foo",
+        None,
+        ALLOW,
+        ("b/ns#0",),
+        {},
+        id="namespace-resource-names-single-segment-repository",
+    ),
     # Implicit: tag resources.
-    pytest.param("tag-star", alice(), A.DELETE_TAG, "foo/bar", "anything", ALLOW, ("b/t#0",), {}, id="delete-tag-trailing-star-covers-all-tags"),
-    pytest.param("tag-glob", alice(), A.DELETE_TAG, "foo/bar", "rel-1", ALLOW, ("b/t#0",), {}, id="delete-tag-tag-glob"),
+    pytest.param(
+        "tag-star",
+        alice(),
+        A.DELETE_TAG,
+        "foo/bar",
+        "anything",
+        ALLOW,
+        ("b/t#0",),
+        {},
+        id="delete-tag-trailing-star-covers-all-tags",
+    ),
+    pytest.param(
+        "tag-glob", alice(), A.DELETE_TAG, "foo/bar", "rel-1", ALLOW, ("b/t#0",), {}, id="delete-tag-tag-glob"
+    ),
     pytest.param("tag-glob", alice(), A.DELETE_TAG, "foo/bar", "dev", DENY, (), {}, id="delete-tag-tag-glob-excludes"),
-    pytest.param("tag-star-swallows-colon", alice(), A.DELETE_TAG, "foo/bar", "v1", ALLOW, ("b/t#0",), {}, id="delete-tag-star-may-swallow-the-colon"),
-    pytest.param("tag-star-swallows-colon", alice(), A.DELETE_TAG, "foo/bar", "v2", DENY, (), {}, id="delete-tag-star-glob-is-exact"),
-    pytest.param("mixed-levels", alice(), A.PULL, "a/b", None, ALLOW, ("b/m#0",), {}, id="mixed-pull-on-repository-resource"),
+    pytest.param(
+        "tag-star-swallows-colon",
+        alice(),
+        A.DELETE_TAG,
+        "foo/bar",
+        "v1",
+        ALLOW,
+        ("b/t#0",),
+        {},
+        id="delete-tag-star-may-swallow-the-colon",
+    ),
+    pytest.param(
+        "tag-star-swallows-colon",
+        alice(),
+        A.DELETE_TAG,
+        "foo/bar",
+        "v2",
+        DENY,
+        (),
+        {},
+        id="delete-tag-star-glob-is-exact",
+    ),
+    pytest.param(
+        "mixed-levels", alice(), A.PULL, "a/b", None, ALLOW, ("b/m#0",), {}, id="mixed-pull-on-repository-resource"
+    ),
     pytest.param("mixed-levels", alice(), A.PULL, "c/d", "v1", DENY, (), {}, id="mixed-tag-resource-never-grants-pull"),
-    pytest.param("mixed-levels", alice(), A.DELETE_TAG, "c/d", "v1", ALLOW, ("b/m#0.1",), {}, id="mixed-split-statement-for-the-tag"),
-    pytest.param("mixed-levels", alice(), A.DELETE_TAG, "a/b", "v1", DENY, (), {}, id="mixed-repository-resource-names-no-tag"),
+    pytest.param(
+        "mixed-levels",
+        alice(),
+        A.DELETE_TAG,
+        "c/d",
+        "v1",
+        ALLOW,
+        ("b/m#0.1",),
+        {},
+        id="mixed-split-statement-for-the-tag",
+    ),
+    pytest.param(
+        "mixed-levels", alice(), A.DELETE_TAG, "a/b", "v1", DENY, (), {}, id="mixed-repository-resource-names-no-tag"
+    ),
     # Implicit: string vs list forms, `name/` prefix, effect case.
-    pytest.param("string-forms", alice(), A.PULL, "foo/app", None, ALLOW, ("b/s#0",), {}, id="forms-strings-name-prefix-and-capital-effect"),
+    pytest.param(
+        "string-forms",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/s#0",),
+        {},
+        id="forms-strings-name-prefix-and-capital-effect",
+    ),
     pytest.param("list-forms", alice(), A.PULL, "foo/app", None, ALLOW, ("b/s#0",), {}, id="forms-lists"),
-    pytest.param("star-star", alice(), A.DELETE_BLOB, "x/y", None, ALLOW, ("b/all#0",), {}, id="star-action-star-resource-is-everything"),
-    pytest.param("other-products", alice(), A.PULL, "foo/app", None, ALLOW, ("b/mix#0",), {}, id="other-products-accepted-and-inert"),
-    pytest.param("console-only", alice(), A.CREATE_REPOSITORY, "foo/new", None, DENY, (), {}, id="namespace-and-console-actions-grant-nothing"),
-    pytest.param("push-pull", alice(), A.CREATE_REPOSITORY, "foo/new", None, DENY, (), {}, id="push-does-not-create-repositories"),
+    pytest.param(
+        "star-star",
+        alice(),
+        A.DELETE_BLOB,
+        "x/y",
+        None,
+        ALLOW,
+        ("b/all#0",),
+        {},
+        id="star-action-star-resource-is-everything",
+    ),
+    pytest.param(
+        "other-products",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/mix#0",),
+        {},
+        id="other-products-accepted-and-inert",
+    ),
+    pytest.param(
+        "console-only",
+        alice(),
+        A.CREATE_REPOSITORY,
+        "foo/new",
+        None,
+        DENY,
+        (),
+        {},
+        id="namespace-and-console-actions-grant-nothing",
+    ),
+    pytest.param(
+        "push-pull", alice(), A.CREATE_REPOSITORY, "foo/new", None, DENY, (), {}, id="push-does-not-create-repositories"
+    ),
     pytest.param("push-pull", alice(), A.CATALOG, "foo/app", None, DENY, (), {}, id="pull-is-not-catalog"),
-    pytest.param("catalog", alice(), A.CATALOG, "foo/app", None, ALLOW, ("b/c#0",), {}, id="get-user-repository-list-is-catalog"),
+    pytest.param(
+        "catalog", alice(), A.CATALOG, "foo/app", None, ALLOW, ("b/c#0",), {}, id="get-user-repository-list-is-catalog"
+    ),
     pytest.param("catalog", alice(), A.PULL, "foo/app", None, DENY, (), {}, id="catalog-grants-no-pull"),
-    pytest.param("personal-v3", alice(), A.TAG_OVERWRITE, "foo/app", "v1", ALLOW, ("b/v3#0",), {}, id="tcr-personal-v3-names"),
-    pytest.param("personal-v3", alice(), A.DELETE_TAG, "foo/app", "v1", ALLOW, ("b/v3#0",), {}, id="tcr-delete-image-personal-is-delete-tag"),
-    pytest.param("ccr-resource-tcr-action", alice(), A.PUSH, "foo/app", None, DENY, (), {}, id="tcr-action-never-reaches-ccr-resource"),
-    pytest.param("ccr-resource-tcr-action", alice(), A.PUSH, "bar/app", None, ALLOW, ("b/x#0",), {}, id="tcr-action-reaches-tcr-resource"),
-    pytest.param("enterprise-star", alice(), A.PULL, "any/app", None, ALLOW, ("b/e#0",), {}, id="tcr-enterprise-action-through-star"),
+    pytest.param(
+        "personal-v3", alice(), A.TAG_OVERWRITE, "foo/app", "v1", ALLOW, ("b/v3#0",), {}, id="tcr-personal-v3-names"
+    ),
+    pytest.param(
+        "personal-v3",
+        alice(),
+        A.DELETE_TAG,
+        "foo/app",
+        "v1",
+        ALLOW,
+        ("b/v3#0",),
+        {},
+        id="tcr-delete-image-personal-is-delete-tag",
+    ),
+    pytest.param(
+        "ccr-resource-tcr-action",
+        alice(),
+        A.PUSH,
+        "foo/app",
+        None,
+        DENY,
+        (),
+        {},
+        id="tcr-action-never-reaches-ccr-resource",
+    ),
+    pytest.param(
+        "ccr-resource-tcr-action",
+        alice(),
+        A.PUSH,
+        "bar/app",
+        None,
+        ALLOW,
+        ("b/x#0",),
+        {},
+        id="tcr-action-reaches-tcr-resource",
+    ),
+    pytest.param(
+        "enterprise-star",
+        alice(),
+        A.PULL,
+        "any/app",
+        None,
+        ALLOW,
+        ("b/e#0",),
+        {},
+        id="tcr-enterprise-action-through-star",
+    ),
     # Implicit: bindings to groups and service accounts.
     pytest.param("groups", DEV, A.PULL, "foo/app", None, ALLOW, ("team/pull#0",), {}, id="binding-to-a-group"),
     pytest.param("groups", CI, A.PULL, "foo/app", None, ALLOW, ("team/pull#0",), {}, id="binding-to-a-service-account"),
     pytest.param("groups", alice(), A.PULL, "foo/app", None, DENY, (), {}, id="binding-only-its-members"),
     # Implicit: conditions.
-    pytest.param("ip-allow", alice(), A.PULL, "foo/app", None, ALLOW, ("b/net#0",), {"source": INSIDE}, id="ip-equal-inside"),
+    pytest.param(
+        "ip-allow", alice(), A.PULL, "foo/app", None, ALLOW, ("b/net#0",), {"source": INSIDE}, id="ip-equal-inside"
+    ),
     pytest.param("ip-allow", alice(), A.PULL, "foo/app", None, DENY, (), {"source": OUTSIDE}, id="ip-equal-outside"),
-    pytest.param("ip-deny", alice(), A.PUSH, "foo/app", None, ALLOW, ("b/full#0",), {"source": "172.20.0.1"}, id="ip-not-equal-second-network-is-inside"),
-    pytest.param("ip-deny", alice(), A.PUSH, "foo/app", None, DENY, ("b/full#1",), {"source": OUTSIDE}, id="ip-not-equal-deny-outside-both"),
-    pytest.param("until", alice(), A.PULL, "foo/app", None, ALLOW, ("b/lease#0",), {"now": datetime(2026, 1, 31, 15, 59, tzinfo=UTC)}, id="date-less-than-before-with-offset"),
-    pytest.param("until", alice(), A.PULL, "foo/app", None, DENY, (), {"now": datetime(2026, 1, 31, 16, 0, tzinfo=UTC)}, id="date-less-than-at-the-instant"),
-    pytest.param("window", alice(), A.PULL, "foo/app", None, ALLOW, ("b/w#0",), {"now": datetime(2026, 1, 31, 0, 0, tzinfo=UTC)}, id="date-less-than-equal-includes-the-instant"),
-    pytest.param("window", alice(), A.PULL, "foo/app", None, DENY, (), {"now": datetime(2025, 12, 31, 23, 59, tzinfo=UTC)}, id="date-greater-than-equal-before"),
+    pytest.param(
+        "ip-deny",
+        alice(),
+        A.PUSH,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/full#0",),
+        {"source": "172.20.0.1"},
+        id="ip-not-equal-second-network-is-inside",
+    ),
+    pytest.param(
+        "ip-deny",
+        alice(),
+        A.PUSH,
+        "foo/app",
+        None,
+        DENY,
+        ("b/full#1",),
+        {"source": OUTSIDE},
+        id="ip-not-equal-deny-outside-both",
+    ),
+    pytest.param(
+        "until",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/lease#0",),
+        {"now": datetime(2026, 1, 31, 15, 59, tzinfo=UTC)},
+        id="date-less-than-before-with-offset",
+    ),
+    pytest.param(
+        "until",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        DENY,
+        (),
+        {"now": datetime(2026, 1, 31, 16, 0, tzinfo=UTC)},
+        id="date-less-than-at-the-instant",
+    ),
+    pytest.param(
+        "window",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        ALLOW,
+        ("b/w#0",),
+        {"now": datetime(2026, 1, 31, 0, 0, tzinfo=UTC)},
+        id="date-less-than-equal-includes-the-instant",
+    ),
+    pytest.param(
+        "window",
+        alice(),
+        A.PULL,
+        "foo/app",
+        None,
+        DENY,
+        (),
+        {"now": datetime(2025, 12, 31, 23, 59, tzinfo=UTC)},
+        id="date-greater-than-equal-before",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("setup_name", "principal", "action", "repository", "tag", "effect", "statements", "request_"), CASES)
+@pytest.mark.parametrize(
+    ("setup_name", "principal", "action", "repository", "tag", "effect", "statements", "request_"), CASES
+)
 def test_decision(
-    setup_name: str, principal: Principal, action: Action, repository: str, tag: str | None,
-    effect: Effect, statements: tuple[str, ...], request_: dict[str, object],
+    setup_name: str,
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None,
+    effect: Effect,
+    statements: tuple[str, ...],
+    request_: dict[str, object],
 ) -> None:
     """The decision, and the statements that made it, for one request against one policy set."""
     decision = decide(S[setup_name], principal, action, repository, tag, **request_)  # type: ignore[arg-type]
@@ -327,37 +928,196 @@ def test_decision(
 # --- Errors: refused whole, with file and line ---------------------------------------------------
 
 ERRORS = [
-    pytest.param({"x": '{"version": "2.0", "statement": [\n  {"action": "ccr:pull"\n   "resource": "*"}]}'}, "tencent/x.json:3", "invalid JSON", id="json-syntax-error-line"),
-    pytest.param({"x": '{"version": "2.0",\n "statement": [{"effect": "allow",\n  "effect": "deny", "action": "ccr:pull", "resource": "*"}]}'}, "tencent/x.json:3", "`effect` is written twice", id="json-duplicate-key"),
-    pytest.param({"x": '{"statement": [{"action": "ccr:pull", "resource": "*", "effect": "allow"}]}'}, "tencent/x.json:1", "`version` is required", id="version-missing"),
-    pytest.param({"x": '{\n "version": "1",\n "statement": []}'}, "tencent/x.json:2", 'must be the string "2.0"', id="version-wrong"),
-    pytest.param({"x": '{\n "version": 2.0,\n "statement": []}'}, "tencent/x.json:2", 'must be the string "2.0"', id="version-a-number"),
-    pytest.param({"x": '{"version": "2.0",\n "Statement": []}'}, "tencent/x.json:2", "write `statement`, not `Statement`", id="keys-are-lower-case"),
-    pytest.param({"x": '{"version": "2.0",\n "statement": []}'}, "tencent/x.json:1", "non-empty list", id="statement-empty"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"').replace('"effect"', '"Effect"'))}, "tencent/x.json:6", "write `effect`", id="statement-keys-are-lower-case"),
-    pytest.param({"x": cam('    {"principal": {"qcs": ["qcs::cam::uin/1:uin/2"]}, "action": "ccr:pull", "resource": "*", "effect": "allow"}')}, "tencent/x.json:4", "attach this policy in bindings.yaml", id="principal-refused"),
-    pytest.param({"x": cam('    {"sid": "a", "action": "ccr:pull", "resource": "*", "effect": "allow"}')}, "tencent/x.json:4", "unknown key `sid`", id="unknown-key"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"', "permit"))}, "tencent/x.json:6", "`effect` must be `allow` or `deny`", id="effect-invalid"),
-    pytest.param({"x": cam(stmt("[]", '"*"'))}, "tencent/x.json:4", "`action` must be a string or a non-empty list", id="action-empty-list"),
-    pytest.param({"x": cam(stmt('["ccr:pull",\n      "ccr:Pull"]', '"*"'))}, "tencent/x.json:5", "did you mean `ccr:pull`?", id="action-case-typo"),
-    pytest.param({"x": cam(stmt('"ccr:DeleteRepositry"', '"*"'))}, "tencent/x.json:4", "did you mean `ccr:DeleteRepository`?", id="action-typo"),
-    pytest.param({"x": cam(stmt('"ccr:Delte*"', '"*"'))}, "tencent/x.json:4", "matches no ccr action", id="action-wildcard-matches-nothing"),
-    pytest.param({"x": cam(stmt('"ccr"', '"*"'))}, "tencent/x.json:4", "is not `service:ApiName`", id="action-without-service"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '["*",\n      "qcs::ccr:ap-guangzhou::repo/*"]'))}, "tencent/x.json:6", "knows no Tencent region or account", id="resource-region-refused"),
-    pytest.param({"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:ap-guangzhou:uin/1:repository/tcr-1/ns/app"'))}, "tencent/x.json:5", "TCR Enterprise instance", id="resource-enterprise-refused"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/Foo/*"'))}, "tencent/x.json:5", "lower-case", id="resource-upper-case"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/ba?"'))}, "tencent/x.json:5", "`*` is the only wildcard", id="resource-question-mark"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"arn:aws:ecr:::repository/x"'))}, "tencent/x.json:5", "is not `*` nor `qcs:", id="resource-not-qcs"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"qcs:1:ccr:::repo/*"'))}, "tencent/x.json:5", "leave the project segment empty", id="resource-project-refused"),
-    pytest.param({"x": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar"'))}, "tencent/x.json:4", "can name a tag", id="delete-tag-needs-a-tag-resource"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/bar:v1"'))}, "tencent/x.json:4", "names a ccr repository", id="pull-on-tag-resource-refused"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"qcs::tcr:::repo/foo/*"'))}, "tencent/x.json:4", "names a ccr repository", id="ccr-action-on-tcr-resource-refused"),
-    pytest.param({"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:::repo/foo/*"'))}, "tencent/x.json:4", "write `tcr:PullRepositoryPersonal`", id="enterprise-action-on-personal-resource"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"', condition='{"string_equal": {"qcs:tag/team": "a"}}'))}, "tencent/x.json:7", "`string_equal` is not supported", id="condition-operator-unsupported"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:current_time": "x"}}'))}, "tencent/x.json:7", "`ip_equal` tests `qcs:ip`", id="condition-key-mismatch"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:ip": "10.0.0.300/8"}}'))}, "tencent/x.json:7", "`ip_equal`:", id="condition-bad-network"),
-    pytest.param({"x": cam(stmt('"ccr:pull"', '"*"', condition='{"date_less_than": {"qcs:current_time": "2016-06-01 00:01:00"}}'))}, "tencent/x.json:7", "has no zone", id="condition-time-without-zone"),
-    pytest.param({"QcloudCCRFullAccess": cam(stmt('"ccr:pull"', '"*"'))}, "tencent/QcloudCCRFullAccess.json", "preset policy", id="file-named-like-a-preset"),
+    pytest.param(
+        {"x": '{"version": "2.0", "statement": [\n  {"action": "ccr:pull"\n   "resource": "*"}]}'},
+        "tencent/x.json:3",
+        "invalid JSON",
+        id="json-syntax-error-line",
+    ),
+    pytest.param(
+        {
+            "x": '{"version": "2.0",\n "statement": [{"effect": "allow",\n  "effect": "deny", "action": "ccr:pull", "resource": "*"}]}'
+        },
+        "tencent/x.json:3",
+        "`effect` is written twice",
+        id="json-duplicate-key",
+    ),
+    pytest.param(
+        {"x": '{"statement": [{"action": "ccr:pull", "resource": "*", "effect": "allow"}]}'},
+        "tencent/x.json:1",
+        "`version` is required",
+        id="version-missing",
+    ),
+    pytest.param(
+        {"x": '{\n "version": "1",\n "statement": []}'},
+        "tencent/x.json:2",
+        'must be the string "2.0"',
+        id="version-wrong",
+    ),
+    pytest.param(
+        {"x": '{\n "version": 2.0,\n "statement": []}'},
+        "tencent/x.json:2",
+        'must be the string "2.0"',
+        id="version-a-number",
+    ),
+    pytest.param(
+        {"x": '{"version": "2.0",\n "Statement": []}'},
+        "tencent/x.json:2",
+        "write `statement`, not `Statement`",
+        id="keys-are-lower-case",
+    ),
+    pytest.param(
+        {"x": '{"version": "2.0",\n "statement": []}'}, "tencent/x.json:1", "non-empty list", id="statement-empty"
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"*"').replace('"effect"', '"Effect"'))},
+        "tencent/x.json:6",
+        "write `effect`",
+        id="statement-keys-are-lower-case",
+    ),
+    pytest.param(
+        {
+            "x": cam(
+                '    {"principal": {"qcs": ["qcs::cam::uin/1:uin/2"]}, "action": "ccr:pull", "resource": "*", "effect": "allow"}'
+            )
+        },
+        "tencent/x.json:4",
+        "attach this policy in bindings.yaml",
+        id="principal-refused",
+    ),
+    pytest.param(
+        {"x": cam('    {"sid": "a", "action": "ccr:pull", "resource": "*", "effect": "allow"}')},
+        "tencent/x.json:4",
+        "unknown key `sid`",
+        id="unknown-key",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"*"', "permit"))},
+        "tencent/x.json:6",
+        "`effect` must be `allow` or `deny`",
+        id="effect-invalid",
+    ),
+    pytest.param(
+        {"x": cam(stmt("[]", '"*"'))},
+        "tencent/x.json:4",
+        "`action` must be a string or a non-empty list",
+        id="action-empty-list",
+    ),
+    pytest.param(
+        {"x": cam(stmt('["ccr:pull",\n      "ccr:Pull"]', '"*"'))},
+        "tencent/x.json:5",
+        "did you mean `ccr:pull`?",
+        id="action-case-typo",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:DeleteRepositry"', '"*"'))},
+        "tencent/x.json:4",
+        "did you mean `ccr:DeleteRepository`?",
+        id="action-typo",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:Delte*"', '"*"'))},
+        "tencent/x.json:4",
+        "matches no ccr action",
+        id="action-wildcard-matches-nothing",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr"', '"*"'))}, "tencent/x.json:4", "is not `service:ApiName`", id="action-without-service"
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '["*",\n      "qcs::ccr:ap-guangzhou::repo/*"]'))},
+        "tencent/x.json:6",
+        "knows no Tencent region or account",
+        id="resource-region-refused",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:ap-guangzhou:uin/1:repository/tcr-1/ns/app"'))},
+        "tencent/x.json:5",
+        "TCR Enterprise instance",
+        id="resource-enterprise-refused",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/Foo/*"'))},
+        "tencent/x.json:5",
+        "lower-case",
+        id="resource-upper-case",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/ba?"'))},
+        "tencent/x.json:5",
+        "`*` is the only wildcard",
+        id="resource-question-mark",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"arn:aws:ecr:::repository/x"'))},
+        "tencent/x.json:5",
+        "is not `*` nor `qcs:",
+        id="resource-not-qcs",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"qcs:1:ccr:::repo/*"'))},
+        "tencent/x.json:5",
+        "leave the project segment empty",
+        id="resource-project-refused",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar"'))},
+        "tencent/x.json:4",
+        "can name a tag",
+        id="delete-tag-needs-a-tag-resource",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/bar:v1"'))},
+        "tencent/x.json:4",
+        "names a ccr repository",
+        id="pull-on-tag-resource-refused",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"qcs::tcr:::repo/foo/*"'))},
+        "tencent/x.json:4",
+        "names a ccr repository",
+        id="ccr-action-on-tcr-resource-refused",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:::repo/foo/*"'))},
+        "tencent/x.json:4",
+        "write `tcr:PullRepositoryPersonal`",
+        id="enterprise-action-on-personal-resource",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"*"', condition='{"string_equal": {"qcs:tag/team": "a"}}'))},
+        "tencent/x.json:7",
+        "`string_equal` is not supported",
+        id="condition-operator-unsupported",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:current_time": "x"}}'))},
+        "tencent/x.json:7",
+        "`ip_equal` tests `qcs:ip`",
+        id="condition-key-mismatch",
+    ),
+    pytest.param(
+        {"x": cam(stmt('"ccr:pull"', '"*"', condition='{"ip_equal": {"qcs:ip": "10.0.0.300/8"}}'))},
+        "tencent/x.json:7",
+        "`ip_equal`:",
+        id="condition-bad-network",
+    ),
+    pytest.param(
+        {
+            "x": cam(
+                stmt('"ccr:pull"', '"*"', condition='{"date_less_than": {"qcs:current_time": "2016-06-01 00:01:00"}}')
+            )
+        },
+        "tencent/x.json:7",
+        "has no zone",
+        id="condition-time-without-zone",
+    ),
+    pytest.param(
+        {"QcloudCCRFullAccess": cam(stmt('"ccr:pull"', '"*"'))},
+        "tencent/QcloudCCRFullAccess.json",
+        "preset policy",
+        id="file-named-like-a-preset",
+    ),
 ]
 
 

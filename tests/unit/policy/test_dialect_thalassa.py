@@ -37,11 +37,19 @@ ALLOW, DENY = Effect.ALLOW, Effect.DENY
 # proj-c are organisation-scoped (in no project).
 CONTEXT = DialectContext(thalassa_projects={"A": ("proj-a", "proj-a-*"), "B": ("proj-b",)})
 
-READ_ONLY = {A.PULL: ALLOW, A.LIST: ALLOW, A.CATALOG: ALLOW, A.PUSH: DENY, A.TAG_CREATE: DENY,
-             A.TAG_OVERWRITE: DENY, A.CREATE_REPOSITORY: DENY, A.DELETE_TAG: DENY,
-             A.DELETE_MANIFEST: DENY, A.DELETE_BLOB: DENY}
-DEVELOPER = {**READ_ONLY, A.PUSH: ALLOW, A.TAG_CREATE: ALLOW, A.TAG_OVERWRITE: ALLOW,
-             A.CREATE_REPOSITORY: ALLOW}
+READ_ONLY = {
+    A.PULL: ALLOW,
+    A.LIST: ALLOW,
+    A.CATALOG: ALLOW,
+    A.PUSH: DENY,
+    A.TAG_CREATE: DENY,
+    A.TAG_OVERWRITE: DENY,
+    A.CREATE_REPOSITORY: DENY,
+    A.DELETE_TAG: DENY,
+    A.DELETE_MANIFEST: DENY,
+    A.DELETE_BLOB: DENY,
+}
+DEVELOPER = {**READ_ONLY, A.PUSH: ALLOW, A.TAG_CREATE: ALLOW, A.TAG_OVERWRITE: ALLOW, A.CREATE_REPOSITORY: ALLOW}
 FULL = dict.fromkeys(Action, ALLOW)
 NOTHING = dict.fromkeys(Action, DENY)
 
@@ -62,7 +70,11 @@ def alice(*, groups: tuple[str, ...] = (), scope: str | None = None) -> Principa
 
 
 def decide(
-    files: dict[str, str], principal: Principal, action: Action, repository: str, tag: str | None = None,
+    files: dict[str, str],
+    principal: Principal,
+    action: Action,
+    repository: str,
+    tag: str | None = None,
     context: DialectContext = CONTEXT,
 ) -> Decision:
     policy_set = compile_policy_set(files, context, 3)
@@ -111,8 +123,10 @@ def test_builtin_policy(policy: str, action: Action, effect: Effect) -> None:
     decision = decide(files, alice(), action, "org/app", "v1")
     assert decision.effect is effect
     if effect is ALLOW:
-        canonical = {"registry:FullAccess": "registry:FullAdminAccess",
-                     "registry-full-admin-access": "registry:FullAdminAccess"}
+        canonical = {
+            "registry:FullAccess": "registry:FullAdminAccess",
+            "registry-full-admin-access": "registry:FullAdminAccess",
+        }
         name = next(r.name for r in BUILTIN_ROLES if policy in (r.name, *r.aliases))
         assert decision.statements == (f"b1/{canonical.get(policy, name)}#1",)
     else:
@@ -366,30 +380,62 @@ def test_dialect_is_registered() -> None:
 # --- errors ---------------------------------------------------------------------------------
 
 ROLE_ERRORS = [
-    ("unknown-permission", "rules:\n  - resources: [container_registry]\n    permissions: [write]\n", 2,
-     "rule 1: unknown permission `write`"),
-    ("unknown-resource", "name: r\nrules:\n  - resources: [cloud_vpc]\n    permissions: [read]\n", 3,
-     "rule 1: unknown resource `cloud_vpc`"),
-    ("second-rule-line", "rules:\n  - resources: ['*']\n    permissions: [pull]\n  - resources: ['*']\n    permissions: [pulll]\n",
-     4, "rule 2: unknown permission `pulll`"),
-    ("unknown-rule-key", "rules:\n  - resources: ['*']\n    permission: [pull]\n", 2, "unknown key `permission` in rule 1"),
+    (
+        "unknown-permission",
+        "rules:\n  - resources: [container_registry]\n    permissions: [write]\n",
+        2,
+        "rule 1: unknown permission `write`",
+    ),
+    (
+        "unknown-resource",
+        "name: r\nrules:\n  - resources: [cloud_vpc]\n    permissions: [read]\n",
+        3,
+        "rule 1: unknown resource `cloud_vpc`",
+    ),
+    (
+        "second-rule-line",
+        "rules:\n  - resources: ['*']\n    permissions: [pull]\n  - resources: ['*']\n    permissions: [pulll]\n",
+        4,
+        "rule 2: unknown permission `pulll`",
+    ),
+    (
+        "unknown-rule-key",
+        "rules:\n  - resources: ['*']\n    permission: [pull]\n",
+        2,
+        "unknown key `permission` in rule 1",
+    ),
     ("unknown-role-key", "rule: []\n", 1, "unknown key `rule` in role"),
     ("empty-rules", "name: r\nrules: []\n", 1, "`rules` must be a non-empty list"),
-    ("empty-permissions", "rules:\n  - resources: ['*']\n    permissions: []\n", 2, "`permissions` must be a non-empty list"),
-    ("bad-identity", "rules:\n  - resources: ['*']\n    permissions: [pull]\n    resource_identities: [Org/App]\n", 2,
-     "resource identity `Org/App` is not a namespace or repository name"),
-    ("builtin-name", "name: registry:admin\nrules:\n  - resources: ['*']\n    permissions: [pull]\n", 1,
-     "role name `registry:admin` is a built-in thalassa policy"),
-    ("builtin-slug", "slug: registry-admin\nrules:\n  - resources: ['*']\n    permissions: [pull]\n", 1,
-     "role name `registry-admin` is a built-in thalassa policy"),
+    (
+        "empty-permissions",
+        "rules:\n  - resources: ['*']\n    permissions: []\n",
+        2,
+        "`permissions` must be a non-empty list",
+    ),
+    (
+        "bad-identity",
+        "rules:\n  - resources: ['*']\n    permissions: [pull]\n    resource_identities: [Org/App]\n",
+        2,
+        "resource identity `Org/App` is not a namespace or repository name",
+    ),
+    (
+        "builtin-name",
+        "name: registry:admin\nrules:\n  - resources: ['*']\n    permissions: [pull]\n",
+        1,
+        "role name `registry:admin` is a built-in thalassa policy",
+    ),
+    (
+        "builtin-slug",
+        "slug: registry-admin\nrules:\n  - resources: ['*']\n    permissions: [pull]\n",
+        1,
+        "role name `registry-admin` is a built-in thalassa policy",
+    ),
     ("yaml-syntax", "rules:\n  - resources: [a\n", 3, ""),
     ("not-a-mapping", "- a\n", 0, "a thalassa role is a mapping with `rules`"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "message"), [c[1:] for c in ROLE_ERRORS], ids=[c[0] for c in ROLE_ERRORS]
-)
+@pytest.mark.parametrize(("text", "line", "message"), [c[1:] for c in ROLE_ERRORS], ids=[c[0] for c in ROLE_ERRORS])
 def test_role_errors_name_file_and_line(text: str, line: int, message: str) -> None:
     """A custom role that does not validate is refused with its file and line."""
     with pytest.raises(PolicySetInvalid) as info:
@@ -402,9 +448,16 @@ def test_role_errors_name_file_and_line(text: str, line: int, message: str) -> N
 
 
 BINDING_ERRORS = [
-    ("unknown-builtin", binding("b1", "registry:writer"), "bindings.yaml:2: binding `b1`: no policy named `registry:writer`"),
-    ("unknown-project", binding("b1", "registry:viewer") + binding("b2", "registry:viewer", project="C"),
-     "bindings.yaml:5: binding `b2`: unknown thalassa project `C` (known: `A`, `B`)"),
+    (
+        "unknown-builtin",
+        binding("b1", "registry:writer"),
+        "bindings.yaml:2: binding `b1`: no policy named `registry:writer`",
+    ),
+    (
+        "unknown-project",
+        binding("b1", "registry:viewer") + binding("b2", "registry:viewer", project="C"),
+        "bindings.yaml:5: binding `b2`: unknown thalassa project `C` (known: `A`, `B`)",
+    ),
 ]
 
 
@@ -420,7 +473,9 @@ def test_binding_errors_name_the_binding_line(entries: str, message: str) -> Non
 def test_unknown_project_without_projects_configured() -> None:
     """With no projects configured, any project binding is refused and says so."""
     with pytest.raises(PolicySetInvalid, match="known: none is configured"):
-        compile_policy_set({"bindings.yaml": bindings(binding("b", "registry:viewer", project="A"))}, DialectContext(), 1)
+        compile_policy_set(
+            {"bindings.yaml": bindings(binding("b", "registry:viewer", project="A"))}, DialectContext(), 1
+        )
 
 
 def test_bind_reports_at_bindings_file() -> None:
