@@ -189,8 +189,8 @@ def main() -> int:
     print(path.read_text())
     c.log(f"report: {path}")
     if errors:
-        for mode, error in errors.items():
-            c.log(f"FAILED mode {mode}: {error}")
+        for mode, message in errors.items():
+            c.log(f"FAILED mode {mode}: {message}")
         return 2
     return 0
 

@@ -264,7 +264,7 @@ def http_request(
     method: str, url: str, headers: dict[str, str] | None = None, body: bytes | None = None, timeout: float = 30.0
 ) -> tuple[int, dict[str, str], bytes]:
     parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         conn.request(method, target, body=body, headers=headers or {})
@@ -327,7 +327,12 @@ class Bench:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _spawn(
-        self, name: str, argv: Sequence[str], url: str, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        name: str,
+        argv: Sequence[str | Path],
+        url: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> Service:
         log_path = self.workdir / f"{name}.log"
         out = open(log_path, "wb")  # noqa: SIM115 - owned by the child
@@ -470,7 +475,7 @@ http {{
         config.update(extra or {})
         path = d / "regproxy.yaml"
         path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-        argv = [*(command or (sys.executable, "-m", "regproxy")), "serve", "--config", path]
+        argv: list[str | Path] = [*(command or (sys.executable, "-m", "regproxy")), "serve", "--config", path]
         service = self._spawn(name, argv, url, env=env)
         service.extra.update(config=config, admin=f"http://127.0.0.1:{admin}", audit_path=d / "audit.jsonl")
         wait_http(service)

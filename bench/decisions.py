@@ -46,11 +46,11 @@ def policy_statements(statements: int) -> list[dict[str, object]]:
 
 def policy_text(statements: int, *, as_json: bool = True) -> str:
     """A native document; JSON (YAML's subset) is how generators write large sets."""
-    body = {"version": 1, "statements": policy_statements(statements)}
+    items = policy_statements(statements)
     if as_json:
-        return json.dumps(body)
+        return json.dumps({"version": 1, "statements": items})
     lines = ["version: 1", "statements:"]
-    lines += [f"  - {json.dumps(s)}" for s in body["statements"]]  # type: ignore[union-attr]
+    lines += [f"  - {json.dumps(s)}" for s in items]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ import random
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -91,7 +92,7 @@ class Client:
             body = await resp.json(content_type=None)
             if resp.status != 200:
                 raise RuntimeError(f"token service answered {resp.status}: {body}")
-        token = body.get("token") or body["access_token"]
+        token = str(body.get("token") or body["access_token"])
         lifetime = float(body.get("expires_in", 60))
         self.auth.tokens[scope] = (token, time.monotonic() + max(lifetime - 10, 5))
         return token
@@ -105,7 +106,7 @@ class Client:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
         read: bool = True,
-    ) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         headers = dict(headers or {})
         cached = self.auth.tokens.get(scope)
         if cached and cached[1] > time.monotonic():

@@ -477,13 +477,13 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     if "head_registry" in s or "head_fast" in s:
         out.append(f"## HEAD manifest, {cfg['concurrency']} connections (median)\n")
-        rows = []
+        head_rows = []
         for section, label in (("head_registry", "real registry"), ("head_fast", "fast upstream")):
             if section not in s:
                 continue
             x = s[section]
             for n in x["median"]:
-                rows.append(
+                head_rows.append(
                     (
                         label,
                         n,
@@ -507,7 +507,7 @@ def markdown(data: dict[str, Any]) -> str:
                     "proxy CPU us/req",
                     "upstream CPU us/req",
                 ],
-                rows,
+                head_rows,
             )
         )
         out.append("")

@@ -218,7 +218,7 @@ USERS = {  # login -> groups
     "li": [],
     "wang": [],
 }
-SERVICE_ACCOUNTS = {"thal-ci": []}
+SERVICE_ACCOUNTS: dict[str, list[str]] = {"thal-ci": []}
 
 
 def password(login: str) -> str:

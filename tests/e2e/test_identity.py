@@ -237,7 +237,7 @@ def get_token(
 
 
 def token_for(proxy: Proxy, auth: tuple[str, str], *scopes: str, **params: str) -> dict[str, Any]:
-    response = get_token(proxy, *scopes, auth=auth, **params)
+    response = get_token(proxy, *scopes, auth=auth, headers=None, **params)
     assert response.status == 200, (response.status, response.body)
     body: dict[str, Any] = response.json()
     return body

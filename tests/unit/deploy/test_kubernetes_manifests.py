@@ -73,8 +73,9 @@ def pod(deployment: Manifest) -> Manifest:
 
 @pytest.fixture(scope="module")
 def container(pod: Manifest) -> Manifest:
-    (found,) = [c for c in pod["containers"] if c["name"] == "regproxy"]
-    return found
+    found: list[Manifest] = [c for c in pod["containers"] if c["name"] == "regproxy"]
+    assert len(found) == 1
+    return found[0]
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,7 @@ async def test_concurrent_misses_share_one_verification(monkeypatch: pytest.Monk
     """When a cached entry expires under load, the requests that miss together wait for one
     hash instead of each running their own (32 MiB of scrypt each)."""
     calls = 0
-    real = basic_module.verify_password
+    real = verify_password
 
     def counting(stored: str, password: str) -> bool:
         nonlocal calls

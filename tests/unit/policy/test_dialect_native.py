@@ -7,12 +7,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from regproxy.identity.principal import ANONYMOUS, CredentialScope, PrincipalKind, ScopeGrant, make_principal
+from regproxy.identity.principal import (
+    ANONYMOUS,
+    CredentialScope,
+    Principal,
+    PrincipalKind,
+    ScopeGrant,
+    make_principal,
+)
 from regproxy.oci.actions import ALL_ACTIONS, Action
 from regproxy.policy.dialects import DialectContext
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
-from regproxy.policy.model import RequestContext
+from regproxy.policy.model import Decision, RequestContext
 
 POLICY = """\
 version: 1
@@ -59,7 +66,14 @@ MONDAY_NOON = datetime(2026, 11, 23, 12, tzinfo=UTC)
 SUNDAY_NOON = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-def decide(principal, action, repo, tag=None, ip="10.1.1.1", now=MONDAY_NOON):  # type: ignore[no-untyped-def]
+def decide(
+    principal: Principal,
+    action: Action,
+    repo: str,
+    tag: str | None = None,
+    ip: str = "10.1.1.1",
+    now: datetime = MONDAY_NOON,
+) -> Decision:
     ps = compile_policy_set({"p.yaml": POLICY}, DialectContext(), 1)
     ctx = RequestContext(principal, ipaddress.ip_address(ip), now)
     return compile_policy(ps).evaluate(ctx, action, repo, tag)

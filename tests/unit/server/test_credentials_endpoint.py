@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,7 +36,7 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-async def start(tmp_path: Path, aiohttp_client: object) -> TestClient:
+async def start(tmp_path: Path, aiohttp_client: object) -> TestClient[web.Request, web.Application]:
     key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "k.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -62,7 +63,8 @@ async def test_a_principal_mints_a_narrower_credential_for_itself(tmp_path: Path
     assert minted["username"].startswith("sts-") and minted["expires_at"]
 
     # the credential authenticates as alice, bounded by its session policy
-    result = await run_chain(client.app[CHAIN], Credentials(Scheme.BASIC, minted["username"], minted["password"]))
+    chain = client.app[CHAIN]
+    result = await run_chain(chain, Credentials(Scheme.BASIC, minted["username"], minted["password"]))
     assert isinstance(result, Valid)
     principal = result.principal
     assert principal.id == "user:alice" and principal.groups == {"devs"}

@@ -7,6 +7,7 @@ import base64
 from pathlib import Path
 
 import jwt
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -37,7 +38,8 @@ async def test_refresh_follows_the_identities_file(tmp_path: Path, aiohttp_clien
     )
     config = load_config(tmp_path / "c.yaml", env={})
     store = initial_store(config)
-    client: TestClient = await aiohttp_client(build_app(config, store, keys=load_keyset(config)))  # type: ignore[operator]
+    app = build_app(config, store, keys=load_keyset(config))
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)  # type: ignore[operator]
 
     basic = "Basic " + base64.b64encode(b"alice:pw").decode()
     first = await client.get(
