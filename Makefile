@@ -1,25 +1,65 @@
 # The two set-up commands of the README: `make run` and `make test`.
-.PHONY: run test deps lint typecheck unit bench
+#
+# Both build the project's virtual environment .venv/ from the lock (requirements/*.txt, see
+# scripts/install-deps.sh) and run everything from it; nothing goes into the system interpreter.
+# The venv is made with `python3` from PATH (or `make PYTHON=/path/to/python3.11 ...`).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
 
-deps:
-	scripts/install-deps.sh
+# Resolved before PATH below puts the venv first.
+PYTHON ?= $(shell command -v python3)
+export PYTHON
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# The venv's commands first; sbin last, for tools such as nginx under a minimal PATH.
+export PATH := $(BIN):$(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
-run: deps
+.PHONY: run test deps deps-runtime deps-test deps-dev lint format typecheck pytest unit bench shell lock clean
+
+run: deps-runtime
 	scripts/quickstart.sh
 
-lint:
-	ruff check .
+# Everything, as CI runs it (.ci/run).
+test: deps-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
 
-typecheck:
-	mypy regproxy
+deps: deps-test
+deps-runtime deps-test deps-dev:
+	scripts/install-deps.sh $(@:deps-%=%)
 
-test: deps
-	ruff check .
-	mypy regproxy
-	python3 -m pytest
+lint: deps-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-unit:
-	python3 -m pytest tests/unit
+format: deps-test
+	$(BIN)/ruff format .
 
-bench: deps
-	python3 bench/run_all.py
+# mypy --strict over regproxy/, tests/ and bench/ (pyproject.toml [tool.mypy]).
+typecheck: deps-test
+	$(BIN)/mypy
+
+pytest: deps-test
+	$(BIN)/python -m pytest
+
+unit: deps-test
+	$(BIN)/python -m pytest tests/unit
+
+bench: deps-test
+	$(BIN)/python bench/run_all.py
+
+# A shell with the venv active: `regproxy`, `pytest`, `ruff` and `mypy` on PATH. `exit` leaves it.
+shell: deps-dev
+	@echo "regproxy's venv ($(VENV)) is active; exit leaves it"
+	@bash --rcfile $(BIN)/activate -i
+
+# Regenerate the lock from pyproject.toml, keeping the pins that still fit;
+# `make lock UPGRADE=1` moves every pin to the newest release the ranges admit.
+lock: deps-dev
+	scripts/lock.sh $(if $(UPGRADE),--upgrade)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: a real registry on 127.0.0.1:5001 (storage in ./run/registry) and regproxy in
 # front of it on 127.0.0.1:5000 with the example config and policies. Ctrl-C stops both.
+# regproxy runs from the project's venv (.venv, built by scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p run/keys
@@ -14,4 +15,4 @@ for _ in $(seq 50); do
 done
 echo "registry (distribution) on 127.0.0.1:5001, log in run/registry.log"
 echo "regproxy on http://127.0.0.1:5000 (admin on 127.0.0.1:9100); Ctrl-C stops both"
-python3 -m regproxy serve --config examples/regproxy.yaml
+.venv/bin/python -m regproxy serve --config examples/regproxy.yaml
