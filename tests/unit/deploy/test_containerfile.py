@@ -134,6 +134,15 @@ def test_wheels_are_built_in_a_separate_stage_from_python_311_slim(stages: list[
     assert any("pip wheel" in i.args for i in build.all("RUN"))
 
 
+def test_the_image_installs_the_hashed_lock_the_tests_ran_against(stages: list[Stage]) -> None:
+    build = " ".join(i.args for i in stages[0].all("RUN"))
+    # every dependency from requirements/runtime.txt, each file checked against its hash ...
+    assert build.count("--require-hashes -r requirements/runtime.txt") == 2  # `pip wheel`, then install
+    # ... and regproxy's own wheel built by the locked setuptools, not whatever the index has
+    assert "--require-hashes --only-binary=:all: -r requirements/build.txt" in build
+    assert "--no-deps --no-build-isolation" in build
+
+
 def test_runtime_stage_takes_only_the_built_environment_from_the_build_stage(final: Stage) -> None:
     copies = final.all("COPY")
     assert copies
