@@ -197,9 +197,11 @@ def _supervise(config: Config) -> int:
 
 async def _parent_ready(supervisor: Supervisor, upstream: UpstreamClient) -> tuple[bool, str]:
     """Ready when every worker serves (running, with a recent metrics snapshot) and the
-    upstream accepts regproxy's credentials; otherwise the reason, naming missing workers."""
+    upstream accepts regproxy's credentials; otherwise every reason, missing workers named."""
     ready, missing = await asyncio.to_thread(supervisor.ready_workers)
-    if missing:
-        slots = ", ".join(str(slot) for slot in missing)
-        return False, f"{ready} of {supervisor.config.workers} workers ready; not serving: worker {slots}"
-    return await _upstream_ready(upstream, f"ready: {ready} workers")
+    upstream_ok, upstream_why = await _upstream_ready(upstream, f"ready: {ready} workers")
+    if not missing:
+        return upstream_ok, upstream_why
+    slots = ", ".join(str(slot) for slot in missing)
+    why = f"{ready} of {supervisor.config.workers} workers ready; not serving: worker {slots}"
+    return False, why if upstream_ok else f"{why}; {upstream_why}"
