@@ -26,6 +26,7 @@ import uvloop
 from aiohttp import web
 
 from regproxy.config import Config, HostPort
+from regproxy.errors import ConfigError
 from regproxy.metrics import Metrics
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -38,16 +39,32 @@ from regproxy.server.supervisor import Supervisor
 log = logging.getLogger("regproxy")
 
 
-def bind_socket(address: HostPort, *, reuse_port: bool) -> socket.socket:
+def bind_socket(address: HostPort, *, reuse_port: bool, key: str = "listen") -> socket.socket:
+    """A listening socket on ``address``; a :class:`ConfigError` naming ``key`` if it cannot be."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((address.host, address.port))
-    sock.listen(1024)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((address.host, address.port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(key, f"cannot listen on {address}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+async def _start_admin(admin: web.Application, address: HostPort) -> web.AppRunner:
+    runner = web.AppRunner(admin, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, bind_socket(address, reuse_port=False, key="admin.listen")).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]:
@@ -118,9 +135,7 @@ async def serve_process(
         await site.start()
         if with_admin and config.admin_listen is not None:
             admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM]))
-            admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
-            await admin_runner.setup()
-            await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
+            admin_runner = await _start_admin(admin, config.admin_listen)
         log.info(
             "regproxy listening on %s (worker %d), upstream %s, policy generation %d",
             config.listen,
@@ -163,8 +178,8 @@ def run_worker(config: Config, sock: socket.socket, worker: int, snapshot_dir: P
 
 
 def _supervise(config: Config) -> int:
-    snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
     sock = bind_socket(config.listen, reuse_port=True)
+    snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
     supervisor = Supervisor(config, sock, snapshot_dir)
 
     async def parent() -> int:
@@ -181,9 +196,7 @@ def _supervise(config: Config) -> int:
                     lambda: _parent_ready(supervisor, upstream),
                     snapshot_dir=snapshot_dir,
                 )
-                admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
-                await admin_runner.setup()
-                await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
+                admin_runner = await _start_admin(admin, config.admin_listen)
             return await supervisor.run()
         finally:
             if admin_runner is not None:

@@ -19,6 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from regproxy.errors import ConfigError
 from regproxy.reload import Settle, fingerprint
 
@@ -27,23 +31,36 @@ log = logging.getLogger("regproxy.tls")
 
 def load_context(cert: Path, key: Path) -> ssl.SSLContext:
     """Blocking: a server context for the pair; a :class:`ConfigError` naming the key and file."""
+    cert_pem = _read("tls.cert", cert)
+    key_pem = _read("tls.key", key)
+    try:
+        x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise ConfigError("tls.cert", f"`{cert}` is not a PEM certificate") from None
+    try:
+        serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        raise ConfigError("tls.key", f"`{key}` is an encrypted private key; regproxy needs it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError("tls.key", f"`{key}` is not a PEM private key") from None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    for name, path in (("tls.cert", cert), ("tls.key", key)):
-        try:
-            path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(name, f"cannot read `{path}`: {exc.strerror}") from None
     try:
         ctx.load_cert_chain(str(cert), str(key))
     except ssl.SSLError as exc:
-        reason = exc.reason or str(exc)
-        if "KEY_VALUES_MISMATCH" in str(exc) or reason == "KEY_VALUES_MISMATCH":
+        if "KEY_VALUES_MISMATCH" in str(exc):
             raise ConfigError("tls.key", f"`{key}` does not match the certificate in tls.cert `{cert}`") from None
-        if "PEM" in str(exc) and "cert" not in reason.lower():
-            raise ConfigError("tls.key", f"`{key}` is not a readable PEM private key ({reason})") from None
-        raise ConfigError("tls.cert", f"`{cert}` with tls.key `{key}` cannot be loaded ({reason})") from None
+        raise ConfigError("tls.cert", f"`{cert}` with tls.key `{key}` cannot be used: {exc.reason}") from None
+    except OSError as exc:  # replaced between the checks above and this load
+        raise ConfigError("tls.cert", f"cannot read `{exc.filename}`: {exc.strerror}") from None
     return ctx
+
+
+def _read(name: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read `{path}`: {exc.strerror}") from None
 
 
 class RotatingTls:
