@@ -87,10 +87,15 @@ class AuditLog:
         self._reopen = False
         self._failing = False
         self._writing = threading.Lock()  # one write at a time, the shutdown drain included
+        self._closed = False
         self._outcomes: deque[tuple[int, int, OSError | None]] = deque()  # (lines, dropped, error)
 
     def emit(self, event: AuditEvent) -> None:
         event.pid = self.pid
+        if self._closed:  # after the writer's final drain nothing would write it: say so
+            self.dropped += 1
+            log.error("audit event %s after the audit log closed: dropped", event.request_id)
+            return
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -216,6 +221,7 @@ class AuditLog:
                     log.warning("audit events dropped so far: %d", self.dropped)
                     reported, reported_at = self.dropped, now
         finally:
+            self._closed = True
             rest = [event.to_json() for event in in_hand]
             while not self.queue.empty():
                 rest.append(self.queue.get_nowait().to_json())

@@ -54,7 +54,7 @@ from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.limits import PrincipalLimiter
-from regproxy.server.relay import ABORTED, stream_down, stream_up
+from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import API_VERSION_HEADER, error_response
 
 log = logging.getLogger("regproxy.access")
@@ -128,6 +128,8 @@ class RegistryHandler:
             except OciError as error:
                 if not event.decision:
                     event.decision = "refused"
+                elif isinstance(error, UpstreamUnavailable) and event.decision == Outcome.ALLOWED.value:
+                    event.failure = event.failure or upstream_failure(error)
                 response = error_response(error, head=head)
                 if error.status >= 500 or error.status == 400:
                     log.warning("%s %s -> %d %s", request.method, event.path, error.status, error.message)

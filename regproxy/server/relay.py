@@ -29,7 +29,8 @@ log = logging.getLogger("regproxy.access")
 #: the values of :attr:`AuditEvent.failure`
 ABORTED = "aborted"  # the client went away (or the request was cut at shutdown)
 UPSTREAM_BROKEN = "upstream-broken"  # the registry's stream ended early
-UPSTREAM_TIMEOUT = "upstream-timeout"  # the registry's stream stalled past the read timeout
+UPSTREAM_TIMEOUT = "upstream-timeout"  # the registry stalled past its connect or read timeout
+UPSTREAM_UNAVAILABLE = "upstream-unavailable"  # allowed, but the registry could not be used (a 503)
 
 
 async def stream_down(
@@ -104,6 +105,12 @@ async def stream_up(request: web.Request, event: AuditEvent, metrics: Metrics) -
         metrics.inc("regproxy_bytes_total", (("direction", "up"),), event.bytes_in)
 
 
+def upstream_failure(error: BaseException) -> str:
+    """The failure of an allowed request answered 503 because the registry could not be used."""
+    cause = error.__cause__
+    return UPSTREAM_TIMEOUT if isinstance(cause, TimeoutError) else UPSTREAM_UNAVAILABLE
+
+
 def abort(request: web.Request) -> None:
     """Close the client's connection now, without a further byte (aiohttp then skips the rest
     of the response: its final write fails as on any closed connection)."""
@@ -112,4 +119,13 @@ def abort(request: web.Request) -> None:
         transport.abort()
 
 
-__all__ = ["ABORTED", "UPSTREAM_BROKEN", "UPSTREAM_TIMEOUT", "abort", "stream_down", "stream_up"]
+__all__ = [
+    "ABORTED",
+    "UPSTREAM_BROKEN",
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_UNAVAILABLE",
+    "abort",
+    "stream_down",
+    "stream_up",
+    "upstream_failure",
+]

@@ -79,7 +79,7 @@ async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]
     try:
         response = await upstream.request("GET", "/v2/", {})
     except Exception as exc:
-        return False, f"upstream not answering: {getattr(exc, 'message', '') or type(exc).__name__}"
+        return False, f"upstream unavailable: {getattr(exc, 'message', '') or type(exc).__name__}"
     async with response:
         if response.status in (401, 403):
             return False, f"upstream refuses regproxy's credentials: {response.status} to GET /v2/"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import signal
 import socket
@@ -71,7 +72,7 @@ class WorkerProcess:
 def spawn_worker(config: Config, sock: socket.socket, slot: int, snapshot_dir: Path) -> subprocess.Popen[bytes]:
     """Start one worker on ``sock``: a new interpreter, the configuration on its stdin."""
     fd = sock.fileno()
-    argv = [sys.executable, "-m", "regproxy.server.worker", str(fd), str(slot), str(snapshot_dir)]
+    argv = [sys.executable, "-m", "regproxy.server.worker", str(fd), str(slot), str(snapshot_dir), str(os.getpid())]
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(fd,))  # noqa: S603 - our own module
     assert process.stdin is not None
     with process.stdin:

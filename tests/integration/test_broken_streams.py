@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MakeProxy
-from tests.support import Registry, basic_auth
+from tests.support import Registry, basic_auth, free_port, request
 from tests.support.distribution import push_blob, session_target, start_upload
 from tests.support.examples import ALICE, unique
 from tests.support.oci import random_blob
@@ -162,3 +162,16 @@ def test_every_request_in_flight_at_sigterm_leaves_its_audit_line(
     else:
         assert all(e["failure"] == "aborted" and e["bytes_in"] == size // 2 for e in events), json.dumps(events[0])
     print(f"SIGTERM with {IN_FLIGHT} uploads in flight ({'finished' if finish else 'cut'}): {len(events)} audit lines")
+
+
+def test_an_allowed_request_to_an_unreachable_registry_is_audited_as_such(make_proxy: MakeProxy) -> None:
+    """Nothing listens at the upstream address: the client gets a 503 in OCI error JSON, and
+    the audit line says allowed, 503, ``failure: upstream-unavailable``."""
+    proxy = make_proxy(upstream_url=f"http://127.0.0.1:{free_port()}")
+    request_id = f"unreachable-{uuid.uuid4().hex[:8]}"
+    response = request(
+        proxy.url, "GET", f"/v2/team-a/{unique('gone')}/tags/list", auth=ALICE, headers={"X-Request-Id": request_id}
+    )
+    assert response.status == 503 and response.error_codes() == ["UNAVAILABLE"]
+    (event,) = wait_for_events(proxy.audit_path, {request_id}, what="the audit line").values()
+    assert (event["decision"], event["status"], event["failure"]) == ("allowed", 503, "upstream-unavailable"), event

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.support.distribution import push_image
 from tests.support.examples import ALICE, unique
 from tests.support.faults import LoadLoop, children_of
 from tests.support.oci import MANIFEST_TYPE
-from tests.support.operations import wait_for_metric
+from tests.support.operations import connection_refused, wait_for_metric
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +96,28 @@ def test_a_worker_that_keeps_dying_is_a_crash_loop_and_the_parent_exits_non_zero
     assert not os.path.exists(f"/proc/{survivor}")  # stopped and reaped by the parent before it exited
     assert len(killed) == 6, killed  # the first death and five replacements; the sixth death gives up
     print(f"crash loop: {len(killed)} deaths of one worker slot, parent exit status 1")
+
+
+def test_workers_of_a_killed_supervisor_stop_instead_of_serving_unsupervised(make_proxy: MakeProxy) -> None:
+    """SIGKILL of the parent (nothing could forward a signal): its workers stop on their own,
+    and the port refuses connections, rather than orphans serving with nobody to replace them."""
+    proxy = make_proxy(settings={"workers": 2})
+    workers = wait_until(
+        lambda: children_of(proxy.pid) if len(children_of(proxy.pid)) == 2 else None, timeout=WAIT, what="two workers"
+    )
+    os.kill(proxy.pid, signal.SIGKILL)
+    proxy.wait_exit(WAIT)
+    wait_until(
+        lambda: not any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in workers),
+        timeout=WAIT,
+        what="the workers to stop",
+    )
+    assert connection_refused(proxy.port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
