@@ -5,8 +5,10 @@ queue is full the event is dropped and counted (``dropped``), so a slow or block
 stalls a request; a FIFO is written without blocking (no reader, or a full pipe for longer than
 ``fifo_wait``, drops the batch), so a sink nobody reads never holds the process at shutdown.
 :meth:`AuditLog.reopen` (on SIGUSR1) makes the writer reopen the file before its next write, for
-log rotation. Events carry no
-secret: no tokens, no passwords, no Authorization header — only ids.
+log rotation. Cancelling the writer (the owner does, at shutdown, once the requests in flight
+have ended) writes every event it holds or that is queued before the file closes; an event
+emitted after that is counted as dropped. Events carry no secret: no tokens, no passwords, no
+Authorization header — only ids.
 """
 
 from __future__ import annotations

@@ -85,8 +85,9 @@ class Settle:
 
     @property
     def poll_interval(self) -> float:
-        """How often to look: often enough that quiet is noticed soon after ``interval``."""
-        return min(max(self.interval / 2, 0.05), 1.0)
+        """How often to look: often enough that quiet is noticed soon after ``interval``
+        (once a second without settling)."""
+        return min(max(self.interval / 2, 0.05), 1.0) if self.interval > 0 else 1.0
 
     def due(self, current: object, loaded: object, now: float) -> bool:
         """True when ``current`` differs from what was ``loaded`` and has been quiet long enough."""
