@@ -6,6 +6,7 @@ it got, and no client is left waiting on a connection that will never finish.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 import uuid
@@ -175,3 +176,35 @@ def test_an_allowed_request_to_an_unreachable_registry_is_audited_as_such(make_p
     assert response.status == 503 and response.error_codes() == ["UNAVAILABLE"]
     (event,) = wait_for_events(proxy.audit_path, {request_id}, what="the audit line").values()
     assert (event["decision"], event["status"], event["failure"]) == ("allowed", 503, "upstream-unavailable"), event
+
+
+def test_a_registry_that_stalls_mid_pull_is_cut_after_the_read_timeout(
+    make_proxy: MakeProxy, own_registry: Registry
+) -> None:
+    """The registry is frozen (SIGSTOP) halfway through a 200 MiB pull: after
+    ``upstream.read_timeout`` (2 s) regproxy aborts the client's connection — within a second
+    of the timeout — and audits status 200, the bytes sent, ``failure: upstream-timeout``."""
+    repo = f"team-a/{unique('stall')}"
+    blob = random_blob(BIG)
+    push_blob(own_registry.url, repo, blob)
+    proxy = make_proxy(upstream_url=own_registry.url, settings={"upstream": {"read_timeout": 2}})
+    request_id = f"stall-{uuid.uuid4().hex[:8]}"
+    sock, first = open_get(proxy.port, f"/v2/{repo}/blobs/{blob.digest}", request_id)
+    received = len(first.partition(b"\r\n\r\n")[2])
+    try:
+        with sock:
+            while received < 16 * 1024 * 1024:
+                received += len(sock.recv(65536))
+            own_registry.signal(signal.SIGSTOP)
+            stalled_at = time.monotonic()
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+            closed_after = time.monotonic() - stalled_at
+    finally:
+        own_registry.signal(signal.SIGCONT)
+    assert received < BIG
+    assert closed_after < 2.0 + 1.0 + 1.0, f"closed {closed_after:.2f}s after the registry froze"  # timeout, 1 s, slack
+    (event,) = wait_for_events(proxy.audit_path, {request_id}, what="the stalled pull's audit line").values()
+    assert (event["status"], event["failure"]) == (200, "upstream-timeout"), event
+    assert 0 < event["bytes_out"] < BIG, event
+    print(f"registry frozen mid-pull: client closed {closed_after:.2f}s later (read_timeout 2s), {received} bytes")

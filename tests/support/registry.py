@@ -68,6 +68,11 @@ class Registry:
         except OSError:
             return False
 
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the registry (SIGSTOP/SIGCONT: a registry that stalls, then resumes)."""
+        assert self._process is not None, "not started"
+        self._process.signal(sig)
+
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would: every connection it had is cut."""
         if self._process is not None:
