@@ -10,7 +10,7 @@ import bcrypt
 import pytest
 
 from tests.conftest import MakeProxy
-from tests.support import Proxy, Registry, request, wait_until
+from tests.support import Proxy, Registry, Response, request, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,10 @@ def test_right_upstream_password_is_ready(
     guarded_registry: Registry, make_proxy: MakeProxy, tmp_path: Path, workers: int
 ) -> None:
     proxy = proxy_for(make_proxy, guarded_registry, tmp_path, "svc-secret", workers)
-    ready = wait_until(
-        lambda: (r := request(proxy.admin_url, "GET", "/readyz")).status == 200 and r, timeout=30, what="/readyz"
-    )
+
+    def answer() -> Response | None:
+        response = request(proxy.admin_url, "GET", "/readyz")
+        return response if response.status == 200 else None
+
+    ready = wait_until(answer, timeout=30, what="/readyz")
     assert ready.body.startswith(b"ready:"), ready.body
