@@ -318,8 +318,12 @@ def report(samples: list[Sample], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(samples: list[Sample], path: Path) -> None:
-    import matplotlib  # noqa: PLC0415 - only needed for the plot
+def plot(samples: list[Sample], path: Path) -> bool:
+    """Draw the plot; False (and nothing written) when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: PLC0415 - only needed for the plot
+    except ImportError:
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -345,6 +349,7 @@ def plot(samples: list[Sample], path: Path) -> None:
     fig.suptitle("regproxy load test: latency and throughput over time")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    return True
 
 
 def main() -> int:
@@ -390,8 +395,10 @@ def main() -> int:
             indent=2,
         )
     )
-    plot(samples, out.with_suffix(".png"))
-    print(f"report: {out.with_suffix('.md')}, plot: {out.with_suffix('.png')}", file=sys.stderr)
+    if plot(samples, out.with_suffix(".png")):
+        print(f"report: {out.with_suffix('.md')}, plot: {out.with_suffix('.png')}", file=sys.stderr)
+    else:
+        print(f"report: {out.with_suffix('.md')}; plot skipped: matplotlib is not installed", file=sys.stderr)
     return 0 if samples and not any(not s.ok for s in samples) else 1
 
 

@@ -5,8 +5,10 @@ queue is full the event is dropped and counted (``dropped``), so a slow or block
 stalls a request; a FIFO is written without blocking (no reader, or a full pipe for longer than
 ``fifo_wait``, drops the batch), so a sink nobody reads never holds the process at shutdown.
 :meth:`AuditLog.reopen` (on SIGUSR1) makes the writer reopen the file before its next write, for
-log rotation. Events carry no
-secret: no tokens, no passwords, no Authorization header — only ids.
+log rotation. Cancelling the writer (the owner does, at shutdown, once the requests in flight
+have ended) writes every event it holds or that is queued before the file closes; an event
+emitted after that is counted as dropped. Events carry no secret: no tokens, no passwords, no
+Authorization header — only ids.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import stat
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import IO
 
@@ -57,6 +60,10 @@ class AuditEvent:
     bytes_out: int = 0
     duration_ms: float = 0.0
     mount_dropped: bool = False
+    # how a request that did not end normally ended: aborted (the client went away, or the
+    # request was cut at shutdown), upstream-broken, upstream-timeout; status and bytes say how
+    # far it got (a status with failure set was sent, and its body cut short)
+    failure: str = ""
     pid: int = 0  # the process that decided: with several workers, which one
 
     def to_json(self) -> bytes:
@@ -82,9 +89,15 @@ class AuditLog:
         self._reopen = False
         self._failing = False
         self._writing = threading.Lock()  # one write at a time, the shutdown drain included
+        self._closed = False
+        self._outcomes: deque[tuple[int, int, OSError | None]] = deque()  # (lines, dropped, error)
 
     def emit(self, event: AuditEvent) -> None:
         event.pid = self.pid
+        if self._closed:  # after the writer's final drain nothing would write it: say so
+            self.dropped += 1
+            log.error("audit event %s after the audit log closed: dropped", event.request_id)
+            return
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -158,51 +171,66 @@ class AuditLog:
                         return len(lines) - n
         return 0
 
-    def _write_batch(self, batch: list[bytes]) -> tuple[int, OSError | None]:
-        """Blocking (in a thread): how many of ``batch`` were dropped, and the sink's error."""
+    def _write_batch(self, batch: list[bytes]) -> None:
+        """Blocking (in a thread): write ``batch``; its outcome waits in ``_outcomes`` for the
+        event loop to count (:meth:`_settle_accounts`), even if the task that asked is gone."""
         with self._writing:
             try:
-                return self._write(batch), None
+                outcome: tuple[int, int, OSError | None] = (len(batch), self._write(batch), None)
             except OSError as exc:
-                return len(batch), exc
+                outcome = (len(batch), len(batch), exc)
+            self._outcomes.append(outcome)
 
-    def _account(self, batch: list[bytes], dropped: int, error: OSError | None) -> None:
+    def _settle_accounts(self) -> None:
         """On the event loop, as :meth:`emit`: the counters are never updated from two threads."""
+        while self._outcomes:
+            self._account(*self._outcomes.popleft())
+
+    def _account(self, size: int, dropped: int, error: OSError | None) -> None:
         self.dropped += dropped
-        self.written += len(batch) - dropped
+        self.written += size - dropped
         if error is not None:
             if not self._failing:
                 log.error("audit sink failed: %s; dropping events until it recovers", error)
             self._failing = True
-        elif self._failing and dropped < len(batch):
+        elif self._failing and dropped < size:
             log.info("audit sink writable again")
             self._failing = False
 
     async def run(self) -> None:
-        """Drain the queue until cancelled; write in batches, off the event loop."""
+        """Drain the queue until cancelled; write in batches, off the event loop.
+
+        Cancellation (the owner's, at shutdown) loses nothing: the events in hand (taken from
+        the queue while a batch gathers) and those still queued are written by the ``finally``,
+        and a batch a writer thread is busy with is finished, and counted, before the close."""
         reported, reported_at = 0, -DROP_REPORT_INTERVAL
+        in_hand: list[AuditEvent] = []
         try:
             while True:
-                first = await self.queue.get()
+                in_hand.append(await self.queue.get())
                 # Let a batch gather: one hop to the writer thread per interval, not per event
                 # (a thread hop per request cost more than writing the line).
                 await asyncio.sleep(BATCH_INTERVAL)
-                batch = [first.to_json()]
-                while not self.queue.empty() and len(batch) < MAX_BATCH:
-                    batch.append(self.queue.get_nowait().to_json())
-                self._account(batch, *await asyncio.to_thread(self._write_batch, batch))
+                while not self.queue.empty() and len(in_hand) < MAX_BATCH:
+                    in_hand.append(self.queue.get_nowait())
+                batch = [event.to_json() for event in in_hand]
+                in_hand = []  # the thread owns the batch now, whatever happens to this task
+                await asyncio.to_thread(self._write_batch, batch)
+                self._settle_accounts()
                 now = time.monotonic()
                 if self.dropped != reported and now - reported_at >= DROP_REPORT_INTERVAL:
                     # at most one line per interval: a dead sink must not flood the log
                     log.warning("audit events dropped so far: %d", self.dropped)
                     reported, reported_at = self.dropped, now
         finally:
-            rest = []
+            self._closed = True
+            rest = [event.to_json() for event in in_hand]
             while not self.queue.empty():
                 rest.append(self.queue.get_nowait().to_json())
             # A cancelled to_thread() leaves its thread running: the lock waits for that write
             # (bounded, as every write is) so the last batch and the close never run under it.
             if rest:
-                self._account(rest, *self._write_batch(rest))
+                self._write_batch(rest)
             with self._writing:
                 self._close()
+            self._settle_accounts()

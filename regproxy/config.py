@@ -109,6 +109,7 @@ class Config:
     limits: LimitsConfig = LimitsConfig()
     dialects: DialectContext = field(default_factory=DialectContext)
     workers: int = 1
+    reload_settle: float = 0.5  # seconds watched files must be quiet before a reload reads them
     log_format: str = "text"
     log_level: str = "info"
 
@@ -163,6 +164,7 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "dialects.alibaba_region": "str",
     "dialects.alibaba_account": "str",
     "workers": "int",
+    "reload.settle": "float",
     "log_format": "str",
     "log_level": "str",
 }
@@ -321,6 +323,8 @@ def _build(v: dict[str, Any]) -> Config:
     ):
         if key in v and v[key] <= 0:
             raise ConfigError(key, "must be positive")
+    if v.get("reload.settle", 0.0) < 0:
+        raise ConfigError("reload.settle", "must not be negative")
     if v.get("log_format", "text") not in ("text", "json"):
         raise ConfigError("log_format", "must be text or json")
     if v.get("log_level", "info").lower() not in ("debug", "info", "warning", "error"):
@@ -367,6 +371,7 @@ def _build(v: dict[str, Any]) -> Config:
         limits=LimitsConfig(**{k.split(".", 1)[1]: val for k, val in v.items() if k.startswith("limits.")}),
         dialects=_dialects(v),
         workers=v.get("workers", 1),
+        reload_settle=v.get("reload.settle", 0.5),
         log_format=v.get("log_format", "text"),
         log_level=v.get("log_level", "info").lower(),
     )

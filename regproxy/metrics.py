@@ -72,6 +72,7 @@ HELP = {
     "regproxy_audit_dropped_total": ("counter", "Audit events dropped because the sink was slow."),
     "regproxy_rate_limited_total": ("counter", "Requests refused by a per-principal limit."),
     "regproxy_connections_closed_total": ("counter", "Connections closed by a limit, by reason."),
+    "regproxy_worker_restarts_total": ("counter", "Worker processes replaced after they died."),
 }
 
 

@@ -5,6 +5,12 @@ Changes are noticed three ways: a periodic fingerprint of the files (names, size
 symlink targets — which also catches a Kubernetes ConfigMap swapping its ``..data`` symlink),
 SIGHUP, and an explicit :meth:`Reloader.reload`. In-flight requests keep the objects they
 started with: nothing is mutated, only the reference in the store changes.
+
+A set changes whole or not at all. The watcher reads the files only once they have been quiet
+for a settle interval (``reload.settle``): a tool replacing files one by one is done first.
+A set whose files moved while it was being read and compiled is never swapped in: the
+fingerprint is taken before and after, and a difference means the set may be a mix, so it is
+read again once the files are quiet (:class:`Settle`).
 """
 
 from __future__ import annotations
@@ -68,6 +74,28 @@ def fingerprint(paths: list[Path]) -> tuple[object, ...]:
     return tuple(out)
 
 
+class Settle:
+    """When a changed set of files may be read: once it has looked the same for ``interval``
+    seconds. Pure: the caller passes each fingerprint it sees and the time it saw it."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: object = None
+        self._since = 0.0
+
+    @property
+    def poll_interval(self) -> float:
+        """How often to look: often enough that quiet is noticed soon after ``interval``
+        (once a second without settling)."""
+        return min(max(self.interval / 2, 0.05), 1.0) if self.interval > 0 else 1.0
+
+    def due(self, current: object, loaded: object, now: float) -> bool:
+        """True when ``current`` differs from what was ``loaded`` and has been quiet long enough."""
+        if current != self._last:
+            self._last, self._since = current, now
+        return current != loaded and now - self._since >= self.interval
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     policy: CompiledPolicy
@@ -97,15 +125,17 @@ class Reloader:
         identities: Path | None,
         context: DialectContext,
         extra: tuple[Statement, ...],
-        interval: float = 1.0,
+        settle: float = 0.5,
         on_swap: Callable[[Store], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.policies = policies
         self.identities = identities
         self.context = context
         self.extra = extra
-        self.interval = interval
+        self.settle = Settle(settle)
+        self.clock = clock
         self.on_swap = on_swap
         self._lock = asyncio.Lock()
         self._seen: tuple[object, ...] = self._fingerprint()
@@ -132,18 +162,27 @@ class Reloader:
     async def reload(self, reason: str) -> bool:
         """Load, compile (in a thread) and swap; False (and the old set kept) on any error."""
         async with self._lock:
-            self._seen = self._fingerprint()
+            before = await asyncio.to_thread(self._fingerprint)
             generation = self.store.policy.generation + 1
             try:
                 loaded = await asyncio.to_thread(
                     load_all, self.policies, self.identities, self.context, self.extra, generation
                 )
             except (PolicySetInvalid, PolicyError, IdentityFileError, OSError, UnicodeDecodeError) as exc:
+                if await asyncio.to_thread(self._fingerprint) != before:
+                    log.info("policy files changed while loading (%s); loading again once they settle", reason)
+                    return False
+                self._seen = before
                 self.store.reloads_failed += 1
                 for line in describe_errors(exc):
                     log.error("reload refused (%s): %s", reason, line)
                 log.error("the last good policy set (generation %d) stays in force", self.store.policy.generation)
                 return False
+            if await asyncio.to_thread(self._fingerprint) != before:
+                # read while files moved: possibly a mix of two sets, never put in force
+                log.info("policy files changed while loading (%s); loading again once they settle", reason)
+                return False
+            self._seen = before
             old = self.store.policy
             self.store.cache_hits_retired += old.cache_hits
             self.store.cache_misses_retired += old.cache_misses
@@ -166,16 +205,22 @@ class Reloader:
                 self.on_swap(self.store)
             return True
 
+    async def check(self) -> bool:
+        """One look at the files: reload when they changed and have been quiet long enough."""
+        current = await asyncio.to_thread(self._fingerprint)
+        if self.settle.due(current, self._seen, self.clock()):
+            await self.reload("files changed")
+            return True
+        return False
+
     async def watch(self) -> None:
         """Poll the fingerprint until cancelled."""
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.settle.poll_interval)
             try:
-                current = await asyncio.to_thread(self._fingerprint)
+                await self.check()
             except OSError:
                 continue
-            if current != self._seen:
-                await self.reload("files changed")
 
 
 def describe_errors(exc: BaseException) -> list[str]:

@@ -41,7 +41,7 @@ def admin_app(
     async def metrics_endpoint(request: web.Request) -> web.Response:
         if snapshot_dir is not None:
             snaps = await asyncio.to_thread(read_snapshots, snapshot_dir)
-            merged = merge_snapshots(snaps, GAUGE_MODES)
+            merged = merge_snapshots([*snaps, metrics().snapshot()], GAUGE_MODES)  # workers and the parent
         else:
             merged = metrics()
         return web.Response(

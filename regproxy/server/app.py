@@ -101,6 +101,7 @@ def build_app(
         identities=config.identities,
         context=config.dialects,
         extra=public_statements(config.public),
+        settle=config.reload_settle,
     )
     limits = config.limits
     limiter = None

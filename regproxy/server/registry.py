@@ -8,6 +8,7 @@ and an unknown fact takes the stricter branch. Bodies stream in both directions 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -53,6 +54,7 @@ from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import API_VERSION_HEADER, error_response
 
 log = logging.getLogger("regproxy.access")
@@ -115,31 +117,49 @@ class RegistryHandler:
             path=path[:512],
         )
         head = request.method == "HEAD"
+        status = 0
         try:
-            if _head_size(request) > self.max_head_size:  # aiohttp limits each line, not their sum
-                raise OciError(
-                    f"request head exceeds {self.max_head_size} bytes", code=ErrorCode.UNSUPPORTED, status=431
-                )
-            response = await self._handle(request, path, query, event, started)
-        except OciError as error:
-            if not event.decision:
-                event.decision = "refused"
-            response = error_response(error, head=head)
-            if error.status >= 500 or error.status == 400:
-                log.warning("%s %s -> %d %s", request.method, event.path, error.status, error.message)
-        event.status = response.status
+            try:
+                if _head_size(request) > self.max_head_size:  # aiohttp limits each line, not their sum
+                    raise OciError(
+                        f"request head exceeds {self.max_head_size} bytes", code=ErrorCode.UNSUPPORTED, status=431
+                    )
+                response = await self._handle(request, path, query, event, started)
+            except OciError as error:
+                if not event.decision:
+                    event.decision = "refused"
+                elif isinstance(error, UpstreamUnavailable) and event.decision == Outcome.ALLOWED.value:
+                    event.failure = event.failure or upstream_failure(error)
+                response = error_response(error, head=head)
+                if error.status >= 500 or error.status == 400:
+                    log.warning("%s %s -> %d %s", request.method, event.path, error.status, error.message)
+            status = response.status
+            return response
+        except asyncio.CancelledError:
+            # the client went away (aiohttp cancels its handler), or shutdown cut the request
+            event.failure = event.failure or ABORTED
+            raise
+        except Exception:
+            event.status = event.status or 500  # the error middleware's answer (or the status sent)
+            event.failure = event.failure or "error"
+            raise
+        finally:
+            # exactly one line per request, however it ended; a status already sent stays
+            event.status = event.status or status
+            self._account(event, started)
+
+    def _account(self, event: AuditEvent, started: float) -> None:
         event.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         self.metrics.inc(
             "regproxy_requests_total",
             (
                 ("action", event.action or "none"),
                 ("decision", event.decision or "none"),
-                ("status", str(response.status)),
+                ("status", str(event.status)),
             ),
         )
         if self.audit is not None:
             self.audit.emit(event)
-        return response
 
     async def _handle(
         self, request: web.Request, path: str, query: str, event: AuditEvent, started: float
@@ -320,7 +340,7 @@ class RegistryHandler:
         body: AsyncIterator[bytes] | None = None
         uploading = request.method in _BODY_METHODS and request.body_exists
         if uploading:
-            body = self._stream_up(request, event)
+            body = stream_up(request, event, self.metrics)
             self.metrics.add("regproxy_uploads_in_flight", 1)
         upstream_started = time.perf_counter()
         try:
@@ -345,28 +365,13 @@ class RegistryHandler:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)
                 return bodiless
-            response = web.StreamResponse(status=upstream_response.status)
-            _copy_headers(response, out_headers)
-            await response.prepare(request)
-            sent = 0
-            async for chunk in upstream_response.content.iter_any():
-                await response.write(chunk)
-                sent += len(chunk)
-            await response.write_eof()
-            event.bytes_out = sent
-            self.metrics.inc("regproxy_bytes_total", (("direction", "down"),), sent)
-            return response
+            return await stream_down(request, upstream_response, out_headers, event, self.metrics)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            # before any header went out (a catalog page read whole): still time for an error
             log.warning("upstream stream broke: %s %s: %s", request.method, event.path, exc)
             raise UpstreamUnavailable("the registry connection broke mid-response") from exc
         finally:
             upstream_response.release()
-
-    async def _stream_up(self, request: web.Request, event: AuditEvent) -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_any():
-            event.bytes_in += len(chunk)
-            yield chunk
-        self.metrics.inc("regproxy_bytes_total", (("direction", "up"),), event.bytes_in)
 
     async def _filtered_catalog(
         self, upstream_response: aiohttp.ClientResponse, context: RequestContext, policy: CompiledPolicy

@@ -1,60 +1,70 @@
-"""Serving: one process, or N worker processes sharing the port (SO_REUSEPORT).
+"""Serving: one process, or N supervised worker processes sharing the port.
 
 The public server and the admin server run in each process' own event loop. With several
-workers, the parent only supervises: it forwards SIGHUP (reload), SIGUSR1 (reopen the audit log)
-and SIGTERM/SIGINT (graceful shutdown) to its workers, and one admin listener in the parent
-sums the workers' metrics snapshots. Graceful shutdown: stop accepting, let in-flight requests
-(uploads and downloads included) finish up to ``limits.shutdown_timeout``, then exit.
+workers, :mod:`regproxy.server.supervisor` keeps them running (a dead worker is replaced), the
+parent forwards SIGHUP (reload), SIGUSR1 (reopen the audit log) and SIGTERM/SIGINT (graceful
+shutdown) to its workers, and one admin listener in the parent sums the workers' metrics
+snapshots. Graceful shutdown: stop accepting, let in-flight requests (uploads and downloads
+included) finish up to ``limits.shutdown_timeout``, then exit.
+
+Everything a setting points at (TLS pair, policies, identities, token keys, the audit file) is
+loaded before anything listens (:mod:`regproxy.server.startup`), so a bad file stops the start
+with one line naming the setting and the file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import shutil
 import signal
 import socket
-import ssl
 import tempfile
-import time
 from pathlib import Path
 
 import uvloop
 from aiohttp import web
 
 from regproxy.config import Config, HostPort
+from regproxy.errors import ConfigError
 from regproxy.metrics import Metrics
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
-from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store
+from regproxy.server.app import STORE, UPSTREAM, TaskOwner, build_app
 from regproxy.server.connections import guarded_server
-from regproxy.server.tokens import load_keyset
+from regproxy.server.startup import Prepared, prepare
+from regproxy.server.supervisor import Supervisor
 
 log = logging.getLogger("regproxy")
 
 
-def _ssl_context(config: Config) -> ssl.SSLContext | None:
-    if config.tls.cert is None or config.tls.key is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(config.tls.cert), str(config.tls.key))
-    return ctx
-
-
-def bind_socket(address: HostPort, *, reuse_port: bool) -> socket.socket:
+def bind_socket(address: HostPort, *, reuse_port: bool, key: str = "listen") -> socket.socket:
+    """A listening socket on ``address``; a :class:`ConfigError` naming ``key`` if it cannot be."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((address.host, address.port))
-    sock.listen(1024)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((address.host, address.port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(key, f"cannot listen on {address}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+async def _start_admin(admin: web.Application, address: HostPort) -> web.AppRunner:
+    runner = web.AppRunner(admin, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, bind_socket(address, reuse_port=False, key="admin.listen")).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]:
@@ -64,11 +74,15 @@ async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]
 
 
 async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]:
+    """The registry answers, and accepts regproxy's own credentials (a 401 or 403 to them means
+    every request would fail: not ready, whatever the registry's health)."""
     try:
         response = await upstream.request("GET", "/v2/", {})
     except Exception as exc:
-        return False, f"upstream not answering: {type(exc).__name__}"
+        return False, f"upstream unavailable: {getattr(exc, 'message', '') or type(exc).__name__}"
     async with response:
+        if response.status in (401, 403):
+            return False, f"upstream refuses regproxy's credentials: {response.status} to GET /v2/"
         if response.status >= 500:
             return False, f"upstream answered {response.status}"
     return True, ok
@@ -82,13 +96,14 @@ async def serve_process(
     worker: int = 0,
     snapshot_dir: Path | None = None,
     stop: asyncio.Event | None = None,
+    prepared: Prepared | None = None,
 ) -> None:
     """Run one process' servers until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
-    store = await asyncio.to_thread(initial_store, config)
-    keys = await asyncio.to_thread(load_keyset, config)
+    if prepared is None:
+        prepared = await asyncio.to_thread(prepare, config)
     metrics = Metrics()
     snapshot = (snapshot_dir, worker) if snapshot_dir is not None else None
-    app = build_app(config, store, metrics=metrics, keys=keys, snapshot=snapshot)
+    app = build_app(config, prepared.store, metrics=metrics, keys=prepared.keys, snapshot=snapshot)
     limits = config.limits
     runner = web.AppRunner(
         app,
@@ -100,131 +115,106 @@ async def serve_process(
         max_line_size=limits.max_header_size,
         max_field_size=limits.max_header_size,
     )
-    await runner.setup()
-    guarded_server(
-        runner,
-        header_timeout=limits.header_timeout,
-        max_connections=limits.max_connections,
-        max_head_size=limits.max_header_size * 4,
-    )
-    ssl_context = _ssl_context(config)
-    if sock is None:
-        sock = bind_socket(config.listen, reuse_port=False)
-    site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=limits.shutdown_timeout)
-    await site.start()
     admin_runner: web.AppRunner | None = None
-    if with_admin and config.admin_listen is not None:
-        admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM]))
-        admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
-        await admin_runner.setup()
-        await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
-    log.info(
-        "regproxy listening on %s (worker %d), upstream %s, policy generation %d",
-        config.listen,
-        worker,
-        config.upstream.url,
-        store.policy.generation,
-    )
+    owner = TaskOwner()
+    try:
+        await runner.setup()
+        guarded_server(
+            runner,
+            header_timeout=limits.header_timeout,
+            max_connections=limits.max_connections,
+            max_head_size=limits.max_header_size * 4,
+        )
+        ssl_context = None
+        if prepared.tls is not None:
+            ssl_context = prepared.tls.listener
+            owner.start(prepared.tls.watch(), "tls-watcher")
+        if sock is None:
+            sock = bind_socket(config.listen, reuse_port=False)
+        site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=limits.shutdown_timeout)
+        await site.start()
+        if with_admin and config.admin_listen is not None:
+            admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM]))
+            admin_runner = await _start_admin(admin, config.admin_listen)
+        log.info(
+            "regproxy listening on %s (worker %d), upstream %s, policy generation %d",
+            config.listen,
+            worker,
+            config.upstream.url,
+            prepared.store.policy.generation,
+        )
 
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info(
-        "shutting down (worker %d): no new connections; in-flight requests get %.0fs", worker, limits.shutdown_timeout
-    )
-    if admin_runner is not None:
-        await admin_runner.cleanup()
-    await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info(
+            "shutting down (worker %d): no new connections; in-flight requests get %.0fs",
+            worker,
+            limits.shutdown_timeout,
+        )
+    finally:
+        await owner.close()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+        await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
 
 
 def run(config: Config) -> int:
-    """Entry for ``regproxy serve``: the only place uvloop is installed."""
+    """Entry for ``regproxy serve``: the only place uvloop is installed.
+
+    Raises :class:`~regproxy.errors.ConfigError` (naming the setting) before anything listens."""
+    prepared = prepare(config)
     if config.workers <= 1:
-        uvloop.run(serve_process(config))
+        uvloop.run(serve_process(config, prepared=prepared))
         return 0
     return _supervise(config)
 
 
+def run_worker(config: Config, sock: socket.socket, worker: int, snapshot_dir: Path) -> None:
+    """Entry for one supervised worker (:mod:`regproxy.server.worker`)."""
+    uvloop.run(serve_process(config, sock=sock, with_admin=False, worker=worker, snapshot_dir=snapshot_dir))
+
+
 def _supervise(config: Config) -> int:
-    snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
     sock = bind_socket(config.listen, reuse_port=True)
-    children: dict[int, int] = {}  # pid -> worker number
-    for worker in range(config.workers):
-        pid = os.fork()
-        if pid == 0:  # a worker: its own event loop, the shared listening socket
-            try:
-                uvloop.run(
-                    serve_process(
-                        config,
-                        sock=sock,
-                        with_admin=False,
-                        worker=worker,
-                        snapshot_dir=snapshot_dir,
-                    )
-                )
-                os._exit(0)
-            except BaseException:
-                log.exception("worker %d failed", worker)
-                os._exit(1)
-        children[pid] = worker
-    sock.close()
+    snapshot_dir = Path(tempfile.mkdtemp(prefix="regproxy-metrics-"))
+    supervisor = Supervisor(config, sock, snapshot_dir)
 
     async def parent() -> int:
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-
-        def forward(sig: signal.Signals) -> None:
-            for pid in children:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            if sig in (signal.SIGTERM, signal.SIGINT):
-                stop.set()
-
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-            loop.add_signal_handler(sig, forward, sig)
+            loop.add_signal_handler(sig, supervisor.forward, sig)
         admin_runner = None
         upstream = UpstreamClient(config.upstream)
         await upstream.start()
-        if config.admin_listen is not None:
-            admin = admin_app(Metrics, lambda: _parent_ready(snapshot_dir, config, upstream), snapshot_dir=snapshot_dir)
-            admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
-            await admin_runner.setup()
-            await web.TCPSite(admin_runner, config.admin_listen.host, config.admin_listen.port).start()
-        status = 0
-        remaining = set(children)
-        while remaining:
-            await asyncio.sleep(0.2)
-            for pid in list(remaining):
-                done, wait_status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-                if done:
-                    remaining.discard(pid)
-                    code = os.waitstatus_to_exitcode(wait_status)
-                    if code != 0:
-                        status = 1
-                        if not stop.is_set():
-                            log.error(
-                                "worker %d (pid %d) exited with %d; stopping the others", children[pid], pid, code
-                            )
-                            forward(signal.SIGTERM)
-        if admin_runner is not None:
-            await admin_runner.cleanup()
-        await upstream.close()
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
-        return status
+        try:
+            if config.admin_listen is not None:
+                admin = admin_app(
+                    lambda: supervisor.metrics,
+                    lambda: _parent_ready(supervisor, upstream),
+                    snapshot_dir=snapshot_dir,
+                )
+                admin_runner = await _start_admin(admin, config.admin_listen)
+            return await supervisor.run()
+        finally:
+            if admin_runner is not None:
+                await admin_runner.cleanup()
+            await upstream.close()
+            sock.close()
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
 
     return int(uvloop.run(parent()))
 
 
-async def _parent_ready(snapshot_dir: Path, config: Config, upstream: UpstreamClient) -> tuple[bool, str]:
-    """Ready when every worker has reported in the last few seconds and the upstream answers."""
-
-    def fresh_workers() -> int:
-        now = time.time()
-        return sum(1 for f in snapshot_dir.glob("worker-*.json") if now - f.stat().st_mtime < 5.0)
-
-    workers = await asyncio.to_thread(fresh_workers)
-    if workers < config.workers:
-        return False, f"{workers} of {config.workers} workers ready"
-    return await _upstream_ready(upstream, f"ready: {workers} workers")
+async def _parent_ready(supervisor: Supervisor, upstream: UpstreamClient) -> tuple[bool, str]:
+    """Ready when every worker serves (running, with a recent metrics snapshot) and the
+    upstream accepts regproxy's credentials; otherwise every reason, missing workers named."""
+    ready, missing = await asyncio.to_thread(supervisor.ready_workers)
+    upstream_ok, upstream_why = await _upstream_ready(upstream, f"ready: {ready} workers")
+    if not missing:
+        return upstream_ok, upstream_why
+    slots = ", ".join(str(slot) for slot in missing)
+    why = f"{ready} of {supervisor.config.workers} workers ready; not serving: worker {slots}"
+    return False, why if upstream_ok else f"{why}; {upstream_why}"

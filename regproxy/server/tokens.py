@@ -66,14 +66,28 @@ def load_keyset(config: Config) -> KeySet | None:
     tokens = config.tokens
     if tokens.signing_key is None:
         return None
+
+    def read(key: str, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read `{path}`: {exc.strerror}") from None
+
     try:
-        signing = load_signing_key(tokens.signing_key.read_bytes())
-        extra = [load_verification_key(Path(p).read_bytes()) for p in tokens.verification_keys]
-    except OSError as exc:
-        raise ConfigError("tokens.signing_key", f"cannot read `{exc.filename}`: {exc.strerror}") from None
+        signing = load_signing_key(read("tokens.signing_key", tokens.signing_key))
     except KeyLoadError as exc:
-        raise ConfigError("tokens.signing_key", str(exc)) from None
-    return KeySet(signing, extra)
+        raise ConfigError("tokens.signing_key", f"`{tokens.signing_key}`: {exc}") from None
+    extra = []
+    for n, path in enumerate(tokens.verification_keys):
+        key = f"tokens.verification_keys[{n}]"
+        try:
+            extra.append(load_verification_key(read(key, Path(path))))
+        except KeyLoadError as exc:
+            raise ConfigError(key, f"`{path}`: {exc}") from None
+    try:
+        return KeySet(signing, extra)
+    except KeyLoadError as exc:
+        raise ConfigError("tokens.verification_keys", str(exc)) from None
 
 
 def oidc_configs(config: Config) -> list[OidcIssuerConfig]:

@@ -130,6 +130,11 @@ class Proxy:
         wait_until(lambda: process.poll() is not None, timeout=timeout, what="regproxy to exit")
         return process.returncode
 
+    def exit_code(self) -> int | None:
+        """The exit status if regproxy has exited, else None (no wait)."""
+        assert self._process is not None, "not started"
+        return self._process.process.poll()
+
     def stop(self) -> int | None:
         if self._process is None:
             return None

@@ -9,6 +9,7 @@ so a test can prove that a request was *never forwarded*: see :meth:`Registry.sa
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -66,6 +67,19 @@ class Registry:
             return request(self.url, "GET", "/v2/", timeout=2).status in ((401,) if self.htpasswd else (200,))
         except OSError:
             return False
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the registry (SIGSTOP/SIGCONT: a registry that stalls, then resumes)."""
+        assert self._process is not None, "not started"
+        self._process.signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: every connection it had is cut."""
+        if self._process is not None:
+            self._process.signal(signal.SIGKILL)
+            self._process.process.wait(timeout=10)
+            self._process.stop()
+            self._process = None
 
     def stop(self) -> None:
         if self._process is not None:

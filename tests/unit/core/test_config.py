@@ -68,6 +68,7 @@ def test_upstream_password_from_a_file(tmp_path: Path) -> None:
         pytest.param("limits:\n  header_timeout: 0\n", {}, "limits.header_timeout", id="zero-timeout"),
         pytest.param("oidc:\n  issuers: [{issuer: x}]\n", {}, "oidc.issuers[0]", id="oidc-without-audience"),
         pytest.param("listen: [\n", {}, "--config", id="yaml-syntax"),
+        pytest.param("reload:\n  settle: -1\n", {}, "reload.settle", id="negative-settle"),
     ],
 )
 def test_a_bad_setting_is_an_error_naming_its_key(tmp_path: Path, text: str, env: dict[str, str], key: str) -> None:
@@ -75,3 +76,9 @@ def test_a_bad_setting_is_an_error_naming_its_key(tmp_path: Path, text: str, env
         load_config(write(tmp_path, text), env=env)
     assert info.value.key == key
     assert str(info.value).startswith(f"config `{key}`")
+
+
+def test_reload_settle_defaults_to_half_a_second_and_is_set_by_file_or_environment(tmp_path: Path) -> None:
+    assert load_config(None, env={}).reload_settle == 0.5
+    assert load_config(write(tmp_path, "reload:\n  settle: 2\n"), env={}).reload_settle == 2.0
+    assert load_config(None, env={"REGPROXY_RELOAD_SETTLE": "0"}).reload_settle == 0.0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from regproxy.policy.dialects import DialectContext
-from regproxy.reload import Reloader, Store, fingerprint, load_all
+from regproxy.reload import Reloader, Settle, Store, fingerprint, load_all
 
 GOOD = "statements:\n  - {id: a, effect: allow, principals: [user:x], actions: [pull], resources: [a]}\n"
 OTHER = "statements:\n  - {id: b, effect: allow, principals: [user:x], actions: [push], resources: [a]}\n"
@@ -98,3 +100,81 @@ async def test_a_policy_only_reload_keeps_the_identities_object(tmp_path: Path) 
     assert await reloader.reload("test")
     assert reloader.store.identities is not before
     assert reloader.store.identities.logins["x"].groups == frozenset({"h"})
+
+
+# -- settling: a set is read only once its files are quiet, and never swapped in half-moved ------
+class Clock:
+    """A clock the test moves by hand: no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("seen", "expected"),
+    [
+        pytest.param([(0.0, "A")], [False], id="unchanged"),
+        pytest.param([(0.0, "B"), (0.4, "B"), (0.5, "B")], [False, False, True], id="quiet-for-the-interval"),
+        pytest.param([(0.0, "B"), (0.3, "C"), (0.6, "C"), (0.8, "C")], [False, False, False, True], id="moved-again"),
+        pytest.param([(0.0, "B"), (0.3, "A"), (0.9, "A")], [False, False, False], id="moved-back"),
+    ],
+)
+def test_settle_is_due_once_a_change_has_been_quiet_for_the_interval(
+    seen: list[tuple[float, str]], expected: list[bool]
+) -> None:
+    settle = Settle(0.5)
+    settle.due("A", "A", 0.0)  # what is loaded, seen first
+    assert [settle.due(fp, "A", at) for at, fp in seen] == expected
+
+
+def test_settle_zero_is_due_at_the_first_look() -> None:
+    assert Settle(0.0).due("B", "A", 5.0)
+
+
+async def test_the_watcher_waits_for_files_to_settle_before_reloading(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(GOOD)
+    clock = Clock()
+    loaded = load_all(tmp_path, None, DialectContext(), (), 1)
+    reloader = Reloader(
+        Store(loaded.policy, loaded.identities),
+        policies=tmp_path,
+        identities=None,
+        context=DialectContext(),
+        extra=(),
+        settle=0.5,
+        clock=clock,
+    )
+    (tmp_path / "p.yaml").write_text(OTHER)
+    assert not await reloader.check()  # changed just now
+    clock.now += 0.3
+    (tmp_path / "q.yaml").write_text(GOOD.replace("id: a", "id: q"))  # the tool is still at it
+    assert not await reloader.check()
+    clock.now += 0.3
+    assert not await reloader.check()  # 0.3 s quiet: not yet
+    assert reloader.store.policy.generation == 1
+    clock.now += 0.3
+    assert await reloader.check()  # 0.6 s quiet: the whole set, once
+    assert reloader.store.policy.generation == 2
+    assert sorted(s.id for s in reloader.store.policy.policy_set.statements) == ["p.yaml#b", "q.yaml#q"]
+    clock.now += 10
+    assert not await reloader.check()  # nothing new
+
+
+async def test_a_set_whose_files_moved_while_it_was_read_is_never_swapped_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.yaml").write_text(GOOD)
+    reloader = make_reloader(tmp_path)
+    before = reloader.store.policy
+    (tmp_path / "p.yaml").write_text(OTHER)
+    real = reloader._fingerprint
+    looks = iter([("before",), ("after",)])
+    monkeypatch.setattr(reloader, "_fingerprint", lambda: next(looks))
+    assert not await reloader.reload("test")
+    assert reloader.store.policy is before and reloader.store.reloads_failed == 0
+    monkeypatch.setattr(reloader, "_fingerprint", real)
+    assert await reloader.reload("test")  # read again once quiet: now whole
+    assert reloader.store.policy.generation == 2
