@@ -126,6 +126,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config, policy_set = _load_or_report(args, args.directory)
     if config.identities is not None:
         _reported(load_identities_file, config.identities)
+    for warning in policy_set.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
     return 0
 

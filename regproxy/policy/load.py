@@ -132,6 +132,7 @@ def compile_policy_set(
         generation=generation,
         content_hash="sha256:" + digest.hexdigest(),
         files=tuple(sorted(n for n in files if dialect_of(n) or n == BINDINGS_FILE)),
+        warnings=tuple(str(w) for d in documents for w in d.warnings),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from regproxy.errors import SourceLocation
+from regproxy.errors import PolicyError, SourceLocation
 from regproxy.policy.model import PrincipalRef, Statement
 
 
@@ -52,6 +52,9 @@ class Document:
     location: SourceLocation
     needs_binding: bool  # True when principals come from bindings.yaml
     aliases: tuple[str, ...] = ()  # other names a binding may use (Thalassa slugs)
+    # Accepted as the cloud accepts it, but probably not what the author meant (a statement
+    # that matches nothing); `regproxy check` prints these.
+    warnings: tuple[PolicyError, ...] = ()
 
 
 class Dialect(Protocol):

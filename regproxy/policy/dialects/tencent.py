@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.oci.actions import DELETE_ACTIONS, Action
+from regproxy.oci.actions import Action
 from regproxy.policy.dialects import DialectContext, Document
 from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.jsonsource import (
@@ -75,6 +75,9 @@ class CloudAction:
 
 
 _PULL = frozenset({Action.PULL, Action.LIST})
+# Deleting a repository removes its content without naming a tag: manifests by digest and
+# blobs. Deleting a tag is `ccr:DeleteTag`, its own permission on its own resource.
+_DELETE_CONTENT = frozenset({Action.DELETE_MANIFEST, Action.DELETE_BLOB})
 _PUSH = frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})
 _CREATE = frozenset({Action.CREATE_REPOSITORY})
 _DELETE_TAG = frozenset({Action.DELETE_TAG})
@@ -89,8 +92,8 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("ccr:pull", _R, _PULL),
     ("ccr:push", _R, _PUSH),
     ("ccr:CreateRepository", _R, _CREATE),
-    ("ccr:DeleteRepository", _R, DELETE_ACTIONS),
-    ("ccr:BatchDeleteRepository", _R, DELETE_ACTIONS),
+    ("ccr:DeleteRepository", _R, _DELETE_CONTENT),
+    ("ccr:BatchDeleteRepository", _R, _DELETE_CONTENT),
     ("ccr:DeleteTag", _T, _DELETE_TAG),
     ("ccr:BatchDeleteTag", _R, _DELETE_TAG),
     ("ccr:GetUserRepositoryList", _R, _CATALOG),
@@ -100,8 +103,8 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("tcr:PullRepositoryPersonal", _R, _PULL),
     ("tcr:PushRepositoryPersonal", _R, _PUSH),
     ("tcr:CreateRepositoryPersonal", _R, _CREATE),
-    ("tcr:DeleteRepositoryPersonal", _R, DELETE_ACTIONS),
-    ("tcr:BatchDeleteRepositoryPersonal", _R, DELETE_ACTIONS),
+    ("tcr:DeleteRepositoryPersonal", _R, _DELETE_CONTENT),
+    ("tcr:BatchDeleteRepositoryPersonal", _R, _DELETE_CONTENT),
     ("tcr:DeleteImagePersonal", _R, _DELETE_TAG),
     ("tcr:BatchDeleteImagePersonal", _R, _DELETE_TAG),
     ("tcr:DescribeRepositoryOwnerPersonal", _R, _CATALOG),
@@ -112,7 +115,7 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("tcr:PullRepository", _E, _PULL),
     ("tcr:PushRepository", _E, _PUSH),
     ("tcr:CreateRepository", _E, _CREATE),
-    ("tcr:DeleteRepository", _E, DELETE_ACTIONS),
+    ("tcr:DeleteRepository", _E, _DELETE_CONTENT),
     ("tcr:DeleteImage", _E, _DELETE_TAG),
     ("tcr:DescribeRepositories", _E, _CATALOG),
     ("tcr:DescribeImages", _E, _LIST),
@@ -218,13 +221,16 @@ def compile_cam(text: str, location: SourceLocation, name: str) -> Document:
     if not isinstance(raw, JsonArray) or not raw:
         raise PolicyError(where, "`statement` must be a non-empty list of statements")
     statements: list[Statement] = []
+    warnings: list[PolicyError] = []
     for index, item in enumerate(raw):
         item_where = SourceLocation(location.file, raw.line_of(index))
-        statements.extend(_compile_statement(item, item_where, f"{name}#{index}"))
-    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
+        statements.extend(_compile_statement(item, item_where, f"{name}#{index}", warnings))
+    return Document(name, DIALECT, tuple(statements), location, needs_binding=True, warnings=tuple(warnings))
 
 
-def _compile_statement(item: object, location: SourceLocation, sid: str) -> list[Statement]:
+def _compile_statement(
+    item: object, location: SourceLocation, sid: str, warnings: list[PolicyError]
+) -> list[Statement]:
     if not isinstance(item, JsonObject):
         raise PolicyError(location, "a statement is a JSON object")
     _check_keys(item, _STATEMENT_KEYS, location, "statement")
@@ -257,9 +263,12 @@ def _compile_statement(item: object, location: SourceLocation, sid: str) -> list
             patterns = frozenset(p for r in resources for p in r.patterns(service, level))
             if actions and patterns:
                 reached.setdefault(patterns, set()).update(actions)
+    # CAM accepts a statement whose resources can never be the one an action is checked against
+    # (`ccr:pull` on `repo/ns/name:tag`): it simply matches nothing for that action. So does
+    # regproxy; `regproxy check` says so, since such a statement is usually a mistake.
     for action, where in explicit:
         if action.level in _EDGE_LEVELS and not any(r.patterns(action.service, action.level) for r in resources):
-            raise PolicyError(where, _unreachable(action))
+            warnings.append(PolicyError(where, _unreachable(action)))
 
     return build_statements(reached, sid, effect=effect, conditions=conditions, location=location, dialect=DIALECT)
 
@@ -301,16 +310,20 @@ def _unreachable(action: CloudAction) -> str:
     if action.level is Level.TAG:
         return (
             f"`{action.name}` is checked against `qcs::ccr:::repo/NAMESPACE/NAME:TAG` and no "
-            "resource of this statement can name a tag (write `…/NAME:*` or end it with `*`)"
+            "resource of this statement can name a tag, so it grants or denies nothing "
+            "(write `…/NAME:*` or end it with `*`)"
         )
     if action.level is Level.ENTERPRISE:
         return (
             f"`{action.name}` is a TCR Enterprise action, reached here only through the "
-            f"resource `*`; for the Personal Edition write `{action.name}Personal`"
+            f"resource `*`, so this statement grants or denies nothing with it; for the "
+            f"Personal Edition write `{action.name}Personal`"
         )
     return (
         f"`{action.name}` is checked against `qcs::{action.service}:::repo/NAMESPACE/NAME` "
-        f"and no resource of this statement names a {action.service} repository"
+        f"and no resource of this statement names a {action.service} repository (a "
+        "tag-qualified resource names a tag, which only `ccr:DeleteTag` is checked against), "
+        "so it grants or denies nothing"
     )
 
 
