@@ -22,10 +22,10 @@ narrows each binding to its scope:
 
 - a binding at a project (``project: A``) reaches only the namespaces that
   :attr:`DialectContext.thalassa_projects` maps to ``A``; an unknown project is an error;
-- an organisation binding (no ``project``) reaches only organisation-scoped namespaces, those
-  in no project. Project-scoped namespaces exist only within an active project context (seed:
-  "created and listed only within an active project context"), so reaching them takes a
-  binding at that project.
+- an organisation binding (no ``project``) reaches every namespace of the organisation,
+  project-scoped ones included: IAM bindings inherit downward, and what the seed confines is a
+  project-level binding ("a principal with project-level access on project A cannot access
+  project B's namespaces").
 
 The access credential a client logs in with is an upper bound on top of policy:
 :func:`credential_scope` gives the scope for Thalassa's credential scope names.
@@ -315,11 +315,13 @@ class ThalassaDialect:
     ) -> tuple[Statement, ...]:
         projects = context.thalassa_projects
         within: tuple[str, ...] | None
+        excluded: tuple[str, ...] = ()
         if project is None:
+            # IAM inherits downward: an organisation binding reaches every namespace of the
+            # organisation, project-scoped ones included.
             within = None
-            excluded = tuple(dict.fromkeys(g for globs in projects.values() for g in globs))
         elif project in projects:
-            within, excluded = tuple(projects[project]), ()
+            within = tuple(projects[project])
         else:
             known = ", ".join(f"`{p}`" for p in sorted(projects)) or "none is configured"
             raise PolicyError(
