@@ -71,6 +71,28 @@ class IntersectedScope(CredentialScope):
 
 
 @dataclass(frozen=True, slots=True)
+class NoRegistryScope(CredentialScope):
+    """A credential that authenticates but carries no registry scope: it permits nothing.
+
+    ``reason`` says why, in words an audit line can carry (``registry_scope_missing``).
+    """
+
+    reason: str = "registry_scope_missing"
+
+    def permits(self, action: Action, repository: str) -> bool:
+        return False
+
+
+def scope_reason(scope: CredentialScope | None) -> str | None:
+    """Why ``scope`` (or a scope it was intersected with) permits nothing, if it says."""
+    if isinstance(scope, NoRegistryScope):
+        return scope.reason
+    if isinstance(scope, IntersectedScope):
+        return next((r for r in map(scope_reason, scope.parts) if r is not None), None)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     id: str  # stable: "user:alice", "service-account:ci", "anonymous"
     kind: PrincipalKind
@@ -88,6 +110,12 @@ class Principal:
 
     def scope_permits(self, action: Action, repository: str) -> bool:
         return self.scope is None or self.scope.permits(action, repository)
+
+    @property
+    def scope_reason(self) -> str | None:
+        """Why the credential permits nothing at the registry (``registry_scope_missing``), or
+        None. The edge puts it in the audit event of a ``scope-deny``."""
+        return scope_reason(self.scope)
 
 
 ANONYMOUS = Principal(id="anonymous", kind=PrincipalKind.ANONYMOUS, name="anonymous")
