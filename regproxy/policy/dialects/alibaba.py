@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.oci.actions import DELETE_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.oci.actions import ALL_ACTIONS, Action
+from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.jsonsource import (
     JsonArray,
@@ -41,7 +41,35 @@ from regproxy.policy.jsonsource import (
     load_json,
     string_list,
 )
-from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
+from regproxy.policy.model import (
+    Condition,
+    Effect,
+    PrincipalRef,
+    PrincipalSelector,
+    RequestContext,
+    ResourcePattern,
+    Statement,
+)
+
+# The config section `dialects.alibaba` (policies/README.md, "Configuration").
+SETTINGS = (
+    Setting(
+        "region", "str", "alibaba_region", "this deployment's region id, matched against ARNs", legacy="alibaba_region"
+    ),
+    Setting(
+        "account",
+        "str",
+        "alibaba_account",
+        "this deployment's account id, matched against ARNs",
+        legacy="alibaba_account",
+    ),
+    Setting(
+        "account_owners",
+        "principals",
+        "alibaba_account_owners",
+        "principals that are the Alibaba Cloud account itself: full access, exempt from RAM denies",
+    ),
+)
 
 DIALECT = "alibaba"
 
@@ -66,7 +94,9 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("cr:PullRepository", _R, frozenset({Action.PULL, Action.LIST})),
     ("cr:PushRepository", _R, frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})),
     ("cr:CreateRepository", _R, frozenset({Action.CREATE_REPOSITORY})),
-    ("cr:DeleteRepository", _R, DELETE_ACTIONS),
+    # Deleting a repository removes its content (manifests by digest, blobs), never a tag by
+    # name: that is cr:DeleteRepositoryTag, RAM's own action for it.
+    ("cr:DeleteRepository", _R, frozenset({Action.DELETE_MANIFEST, Action.DELETE_BLOB})),
     ("cr:DeleteRepositoryTag", _R, frozenset({Action.DELETE_TAG, Action.DELETE_MANIFEST})),
     ("cr:ListRepositoryTag", _R, frozenset({Action.LIST})),
     ("cr:GetRepositoryTag", _R, frozenset({Action.LIST})),
@@ -90,8 +120,20 @@ ALIBABA_ACTIONS: dict[str, CloudAction] = {
 }
 _MAPPED = [a.name.lower() for a in ALIBABA_ACTIONS.values() if a.actions]
 
-# The system policies, verbatim from Alibaba's documentation.
+# The system policies a registry user binds. The Container Registry pair is verbatim from seed
+# 003. AdministratorAccess (named in seed 003) is Alibaba's `*` on `*`. ReadOnlyAccess is
+# Alibaba's every-product read-only policy: its Container Registry part is the `*:Get*`,
+# `*:List*`, `*:Describe*`, `*:Query*`, `*:BatchGet*` and `*:BatchQuery*` patterns (the rest
+# names other products' actions), and it names no `cr:PullRepository`: it browses, never pulls.
 SYSTEM_POLICIES: dict[str, str] = {
+    "AdministratorAccess": """{
+        "Statement": [ { "Action": "*", "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
+    "ReadOnlyAccess": """{
+        "Statement": [ { "Action": [ "*:Describe*", "*:List*", "*:Get*", "*:BatchGet*",
+                                     "*:Query*", "*:BatchQuery*" ],
+                         "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
     "AliyunContainerRegistryFullAccess": """{
         "Statement": [ { "Action": "cr:*", "Effect": "Allow", "Resource": "*" } ],
         "Version": "1" }""",
@@ -122,10 +164,12 @@ class AlibabaDialect:
         return compile_ram(text, location, stem, context)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
-        return tuple(
+        system = tuple(
             compile_ram(text, SourceLocation(f"<system {DIALECT}/{name}>"), name, context)
             for name, text in SYSTEM_POLICIES.items()
         )
+        owner = account_owner_document(context)
+        return system if owner is None else (*system, owner)
 
     def bind(
         self,
@@ -135,7 +179,69 @@ class AlibabaDialect:
         binding_id: str,
         context: DialectContext,
     ) -> tuple[Statement, ...]:
-        return bind_statements(document, principals, project, binding_id)
+        owners = account_owners(context)
+        for ref in principals:
+            if ref in owners:
+                raise PolicyError(
+                    document.location,
+                    f"binding `{binding_id}`: `{ref}` is the Alibaba Cloud account, which has full "
+                    "access to all resources it owns; RAM attaches policies to RAM users, groups and roles",
+                )
+        statements = bind_statements(document, principals, project, binding_id)
+        if not owners:
+            return statements
+        # RAM policies govern RAM identities, never the account itself: a Deny bound to a group
+        # the owner is also in does not reach the owner.
+        exempt = NotPrincipal(frozenset(str(o) for o in owners))
+        return tuple(
+            replace(s, conditions=(*s.conditions, exempt)) if s.effect is Effect.DENY else s for s in statements
+        )
+
+
+ACCOUNT_OWNER_STATEMENT = "alibaba-builtin#AccountOwner"
+
+
+def account_owners(context: DialectContext) -> tuple[PrincipalRef, ...]:
+    """The configured account owners as principal selectors; ``ValueError`` for anything but a
+    user or service account."""
+    refs = tuple(PrincipalRef.parse(text) for text in context.alibaba_account_owners)
+    for ref in refs:
+        if ref.selector not in (PrincipalSelector.USER, PrincipalSelector.SERVICE_ACCOUNT):
+            raise ValueError(f"an Alibaba account owner is `user:NAME` or `service-account:NAME`, not `{ref}`")
+    return refs
+
+
+def account_owner_document(context: DialectContext) -> Document | None:
+    """Seed 003: "an Alibaba Cloud account has full access to all resources it owns". Every
+    repository behind this deployment belongs to its account, so the owners may do anything:
+    a standing statement, needing no binding."""
+    owners = account_owners(context)
+    if not owners:
+        return None
+    location = SourceLocation("<alibaba built-in account owner>")
+    statement = Statement(
+        id=ACCOUNT_OWNER_STATEMENT,
+        effect=Effect.ALLOW,
+        principals=owners,
+        actions=ALL_ACTIONS,
+        resources=(ResourcePattern("**"),),
+        location=location,
+        dialect=DIALECT,
+    )
+    return Document("AccountOwner", DIALECT, (statement,), location, needs_binding=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NotPrincipal:
+    """The principal is none of ``ids`` (``user:root``): the account owner is exempt from RAM denies."""
+
+    ids: frozenset[str]
+
+    def holds(self, context: RequestContext) -> bool:
+        return context.principal.id not in self.ids
+
+    def describe(self) -> str:
+        return "principal not " + ", ".join(sorted(self.ids))
 
 
 def compile_ram(text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
@@ -225,8 +331,15 @@ def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
     if text == "*":
         return list(ALIBABA_ACTIONS.values())
     service, sep, api = text.partition(":")
-    if not sep or not service or not api or "*" in service:
+    if not sep or not service or not api:
         raise PolicyError(location, f"action `{word}` is not `service:ActionName` or `*`")
+    if "*" in service:
+        # `*:Get*` (ReadOnlyAccess writes these): every product's actions of that shape; here
+        # the cr ones, and none is no error (`*:BatchQuery*` names no cr action).
+        if not _glob_matches(service, "cr"):
+            return []
+        pattern = re.compile(".*".join(re.escape(part) for part in f"cr:{api}".split("*")))
+        return [a for n, a in ALIBABA_ACTIONS.items() if pattern.fullmatch(n)]
     if service != "cr":
         return []
     if "*" in api:

@@ -50,7 +50,7 @@ from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import (
     Condition,
     Effect,
@@ -59,6 +59,24 @@ from regproxy.policy.model import (
     RequestContext,
     ResourcePattern,
     Statement,
+)
+
+# The config section `dialects.oci` (policies/README.md, "Configuration").
+SETTINGS = (
+    Setting(
+        "compartments",
+        "globs-map",
+        "oci_compartments",
+        'compartment path ("parent:child") -> namespace globs; the tenancy holds every namespace',
+        legacy="oci_compartments",
+    ),
+    Setting(
+        "administrators_group",
+        "str",
+        "oci_administrators_group",
+        "the tenancy's Administrators group (any operation on any repository); default Administrators",
+        legacy="oci_administrators_group",
+    ),
 )
 
 

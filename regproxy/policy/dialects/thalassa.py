@@ -44,9 +44,20 @@ from regproxy.errors import PolicyError, SourceLocation
 from regproxy.identity.principal import CredentialScope, ScopeGrant, compile_repository_glob
 from regproxy.oci import grammar
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
 from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+
+# The config section `dialects.thalassa` (policies/README.md, "Configuration").
+SETTINGS = (
+    Setting(
+        "projects",
+        "globs-map",
+        "thalassa_projects",
+        "project name -> namespace globs scoped to it; a project-level binding reaches only these",
+        legacy="thalassa_projects",
+    ),
+)
 
 _E = TypeVar("_E", bound=StrEnum)
 
