@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, Action
+from regproxy.policy.conditions import NotPrincipal
 from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.jsonsource import (
@@ -46,7 +47,6 @@ from regproxy.policy.model import (
     Effect,
     PrincipalRef,
     PrincipalSelector,
-    RequestContext,
     ResourcePattern,
     Statement,
 )
@@ -229,19 +229,6 @@ def account_owner_document(context: DialectContext) -> Document | None:
         dialect=DIALECT,
     )
     return Document("AccountOwner", DIALECT, (statement,), location, needs_binding=False)
-
-
-@dataclass(frozen=True, slots=True)
-class NotPrincipal:
-    """The principal is none of ``ids`` (``user:root``): the account owner is exempt from RAM denies."""
-
-    ids: frozenset[str]
-
-    def holds(self, context: RequestContext) -> bool:
-        return context.principal.id not in self.ids
-
-    def describe(self) -> str:
-        return "principal not " + ", ".join(sorted(self.ids))
 
 
 def compile_ram(text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:

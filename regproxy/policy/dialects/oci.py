@@ -45,21 +45,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
+from regproxy.policy.conditions import NotInGroup
 from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import (
     Condition,
     Effect,
     PrincipalRef,
     PrincipalSelector,
-    RequestContext,
     ResourcePattern,
     Statement,
 )
+from regproxy.policy.patterns import NameTest, RepositoryNamePattern
 
 # The config section `dialects.oci` (policies/README.md, "Configuration").
 SETTINGS = (
@@ -167,62 +168,6 @@ def _tokens(text: str, location: SourceLocation) -> list[_Token]:
 
 
 # --- repository-name conditions -------------------------------------------------------------
-
-_GLOB_SAFE = re.compile(r"[a-z0-9._/-]*")
-
-
-@dataclass(frozen=True, slots=True)
-class NameTest:
-    """``target.repo.name`` = or != a string or a /pattern/, matched case-insensitively."""
-
-    text: str  # as written, for explanations
-    value: str  # the string, or the pattern between its slashes
-    is_pattern: bool
-    negated: bool
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        parts = self.value.split("*") if self.is_pattern else [self.value]
-        object.__setattr__(self, "_regex", re.compile(".*".join(map(re.escape, parts)), re.IGNORECASE))
-
-    def holds(self, repository: str) -> bool:
-        return (self._regex.fullmatch(repository) is not None) != self.negated
-
-    def as_glob(self) -> str | None:
-        """The same test as a repository glob, when it is a positive one that a glob can say."""
-        if self.negated:
-            return None
-        parts = self.value.lower().split("*") if self.is_pattern else [self.value.lower()]
-        if not all(_GLOB_SAFE.fullmatch(p) for p in parts):
-            return None
-        return "**".join(parts)  # `**` crosses `/`: target.repo.name is the full name
-
-
-@dataclass(frozen=True, slots=True)
-class RepositoryNamePattern(ResourcePattern):
-    """A location's repository glob and every ``target.repo.name`` test of one statement."""
-
-    tests: tuple[NameTest, ...] = ()
-
-    def __str__(self) -> str:
-        return ResourcePattern.__str__(self) + " where " + ", ".join(t.text for t in self.tests)
-
-    def matches(self, repository: str, tag: str | None) -> bool:
-        return ResourcePattern.matches(self, repository, tag) and all(t.holds(repository) for t in self.tests)
-
-
-@dataclass(frozen=True, slots=True)
-class NotInGroup:
-    """The principal is not in ``group``: OCI exempts its Administrators from deny statements."""
-
-    group: str
-
-    def holds(self, context: RequestContext) -> bool:
-        return self.group not in context.principal.groups
-
-    def describe(self) -> str:
-        return f"principal not in group {self.group}"
-
 
 # --- parsed statements ----------------------------------------------------------------------
 

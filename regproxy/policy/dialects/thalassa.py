@@ -35,8 +35,8 @@ is silent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ from regproxy.oci import grammar
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
 from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
+from regproxy.policy.patterns import NamespaceScopedPattern
 from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 # The config section `dialects.thalassa` (policies/README.md, "Configuration").
@@ -202,43 +203,6 @@ BUILTIN_NAMES: frozenset[str] = frozenset(n for role in BUILTIN_ROLES for n in (
 
 
 # --- resource patterns ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceScopedPattern(ResourcePattern):
-    """A repository glob further limited by the repository's namespace.
-
-    ``within``: the namespace must match one of these globs (a project's namespaces);
-    ``excluded``: it must match none of them (organisation scope: no project's namespace).
-    Used only where the intersection is not itself a glob; otherwise bind() emits plain
-    :class:`ResourcePattern` values, which the evaluator can index by namespace.
-    """
-
-    within: tuple[str, ...] | None = None
-    excluded: tuple[str, ...] = ()
-    _within_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
-    _excluded_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        ResourcePattern.__post_init__(self)
-        object.__setattr__(self, "_within_re", tuple(compile_repository_glob(g) for g in self.within or ()))
-        object.__setattr__(self, "_excluded_re", tuple(compile_repository_glob(g) for g in self.excluded))
-
-    def __str__(self) -> str:
-        text = ResourcePattern.__str__(self)
-        if self.within is not None:
-            text += " in namespaces " + ", ".join(self.within)
-        if self.excluded:
-            text += " outside namespaces " + ", ".join(self.excluded)
-        return text
-
-    def matches(self, repository: str, tag: str | None) -> bool:
-        if not ResourcePattern.matches(self, repository, tag):
-            return False
-        namespace = grammar.namespace_of(repository)
-        if self.within is not None and not any(m(namespace) for m in self._within_re):
-            return False
-        return not any(m(namespace) for m in self._excluded_re)
 
 
 def _namespace_in(namespace: str, globs: Iterable[str]) -> bool:
