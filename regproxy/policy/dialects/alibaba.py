@@ -32,18 +32,9 @@ from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, Action
 from regproxy.policy.conditions import NotPrincipal
 from regproxy.policy.dialects import DialectContext, Document, Setting
-from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
-from regproxy.policy.jsonsource import (
-    JsonArray,
-    JsonObject,
-    JsonSyntaxError,
-    at,
-    at_key,
-    load_json,
-    string_list,
-)
+from regproxy.policy.dialects.attached import bind_statements
+from regproxy.policy.dialects.iamjson import CloudAction, Keys, Vocabulary, compile_iam_json, glob_actions
 from regproxy.policy.model import (
-    Condition,
     Effect,
     PrincipalRef,
     PrincipalSelector,
@@ -80,13 +71,6 @@ class Level(StrEnum):
     REPOSITORY = "repository"  # …:repository/NAMESPACE/REPOSITORY
     LISTING = "listing"  # the repository, or its namespace …:repository/NAMESPACE (listing it)
     CONSOLE = "console"  # namespaces, instances, tokens, builds: nothing at the edge
-
-
-@dataclass(frozen=True, slots=True)
-class CloudAction:
-    name: str  # "cr:PullRepository", as Alibaba spells it (matching ignores case)
-    level: Level
-    actions: frozenset[Action]
 
 
 _R, _L, _C = Level.REPOSITORY, Level.LISTING, Level.CONSOLE
@@ -143,15 +127,8 @@ SYSTEM_POLICIES: dict[str, str] = {
         "Version": "1" }""",
 }
 
-_DOCUMENT_KEYS = frozenset({"Version", "Statement"})
-_STATEMENT_KEYS = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "Condition"})
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _PATH = re.compile(r"[a-z0-9._/*-]+")
-_IP_OPERATORS = {"IpAddress": False, "NotIpAddress": True}  # operator -> negated
-_DATE_OPERATORS = {
-    "DateEquals": "eq", "DateNotEquals": "ne", "DateLessThan": "lt",
-    "DateLessThanEquals": "le", "DateGreaterThan": "gt", "DateGreaterThanEquals": "ge",
-}  # fmt: skip
 
 
 class AlibabaDialect:
@@ -233,81 +210,15 @@ def account_owner_document(context: DialectContext) -> Document | None:
 
 def compile_ram(text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
     """One RAM document → a :class:`Document` of statements waiting for their principals."""
-    try:
-        data = load_json(text)
-    except JsonSyntaxError as exc:
-        raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
-    if not isinstance(data, JsonObject):
-        raise PolicyError(location, "a RAM policy is a JSON object with `Version` and `Statement`")
-    where = at(location, data)
-    _check_keys(data, _DOCUMENT_KEYS, where, "policy")
-    if "Version" not in data:
-        raise PolicyError(where, '`Version` is required (RAM policies are Version "1")')
-    if data["Version"] != "1":
-        raise PolicyError(at_key(location, data, "Version"), '`Version` must be the string "1"')
-    raw = data.get("Statement")
-    if not isinstance(raw, JsonArray) or not raw:
-        raise PolicyError(where, "`Statement` must be a non-empty list of statements")
-    statements: list[Statement] = []
-    ids: set[str] = set()
-    for index, item in enumerate(raw):
-        item_where = SourceLocation(location.file, raw.line_of(index))
-        sid = _sid(item, item_where, index)
-        if sid in ids:
-            raise PolicyError(item_where, f"statement id `{sid}` is used twice (check `Sid`)")
-        ids.add(sid)
-        statements.extend(_compile_statement(item, item_where, f"{name}#{sid}", context))
-    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
+    return compile_iam_json(text, location, name, VOCABULARY, context)
 
 
-def _sid(item: object, location: SourceLocation, index: int) -> str:
-    if not isinstance(item, JsonObject):
-        raise PolicyError(location, "a statement is a JSON object")
-    if "Sid" not in item:
-        return str(index)
-    sid = item["Sid"]
-    if not isinstance(sid, str) or not sid.strip():
-        raise PolicyError(at_key(location, item, "Sid"), "`Sid` must be a non-empty string")
-    return sid.strip()
+def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
+    """:func:`actions_named`, and whether the word named one action (RAM warns about none)."""
+    return actions_named(word, location), False
 
 
-def _compile_statement(
-    item: JsonObject, location: SourceLocation, sid: str, context: DialectContext
-) -> list[Statement]:
-    _check_keys(item, _STATEMENT_KEYS, location, "statement")
-    for key in ("Effect", "Resource"):
-        if key not in item:
-            raise PolicyError(location, f"statement needs `{key}`")
-    if ("Action" in item) == ("NotAction" in item):
-        raise PolicyError(location, "statement needs exactly one of `Action` and `NotAction`")
-    effect_text = item["Effect"]
-    if not isinstance(effect_text, str) or effect_text.lower() not in ("allow", "deny"):
-        raise PolicyError(at_key(location, item, "Effect"), "`Effect` must be `Allow` or `Deny`")
-
-    key = "Action" if "Action" in item else "NotAction"
-    named: dict[str, CloudAction] = {}
-    for word, where in _strings(item, key, location):
-        named.update((a.name.lower(), a) for a in expand_action(word, where))
-    chosen = list(named.values()) if key == "Action" else [a for n, a in ALIBABA_ACTIONS.items() if n not in named]
-    resources = [parse_resource(word, where, context) for word, where in _strings(item, "Resource", location)]
-    reached: dict[frozenset[ResourcePattern], set[Action]] = {}
-    for level in (Level.REPOSITORY, Level.LISTING):
-        actions = {act for a in chosen if a.level is level for act in a.actions}
-        patterns = frozenset(p for r in resources for p in r.patterns(level))
-        if actions and patterns:
-            reached.setdefault(patterns, set()).update(actions)
-    conditions = _parse_conditions(item, location)
-    return build_statements(
-        reached,
-        sid,
-        effect=Effect(effect_text.lower()),
-        conditions=conditions,
-        location=location,
-        dialect=DIALECT,
-    )
-
-
-def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
+def actions_named(word: str, location: SourceLocation) -> list[CloudAction]:
     """A RAM action (``cr:PullRepository``, ``cr:Get*``, ``*``) → the known actions it names.
 
     Matching ignores case, as RAM's does. A ``cr:`` name regproxy does not know is accepted as
@@ -325,13 +236,11 @@ def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
         # the cr ones, and none is no error (`*:BatchQuery*` names no cr action).
         if not _glob_matches(service, "cr"):
             return []
-        pattern = re.compile(".*".join(re.escape(part) for part in f"cr:{api}".split("*")))
-        return [a for n, a in ALIBABA_ACTIONS.items() if pattern.fullmatch(n)]
+        return glob_actions(f"cr:{api}", ALIBABA_ACTIONS)
     if service != "cr":
         return []
     if "*" in api:
-        pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
-        found = [a for n, a in ALIBABA_ACTIONS.items() if pattern.fullmatch(n)]
+        found = glob_actions(text, ALIBABA_ACTIONS)
         if not found:
             raise PolicyError(location, f"action `{word}` matches no cr action regproxy knows")
         return found
@@ -352,6 +261,9 @@ class RamResource:
     text: str
     path: str | None
     reachable: bool  # False: another product, resource type, region or account
+
+    def reach(self, action: CloudAction) -> tuple[ResourcePattern, ...]:
+        return self.patterns(Level(action.level)) if action.level in _EDGE_LEVELS else ()
 
     def patterns(self, level: Level) -> tuple[ResourcePattern, ...]:
         if not self.reachable:
@@ -403,74 +315,49 @@ def _glob_matches(pattern: str, value: str) -> bool:
     return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), value) is not None
 
 
-def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condition, ...]:
-    """RAM ``Condition``: operators AND, keys within an operator AND, values of a key OR."""
-    if "Condition" not in item:
-        return ()
-    raw = item["Condition"]
-    where = at_key(location, item, "Condition")
-    if not isinstance(raw, JsonObject) or not raw:
-        raise PolicyError(where, "`Condition` must be a non-empty object of operators")
-    out: list[Condition] = []
-    for operator, keys in raw.items():
-        op_where = at_key(location, raw, operator)
-        if not isinstance(keys, JsonObject) or not keys:
-            raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
-        if operator in _IP_OPERATORS:
-            expected = "acs:SourceIp"
-        elif operator in _DATE_OPERATORS:
-            expected = "acs:CurrentTime"
-        elif any(k.lower() == "acs:securetransport" for k in keys):
-            raise PolicyError(
-                op_where,
-                "`acs:SecureTransport` is not supported: the policy context carries no transport; "
-                "serve TLS only (no plain listener) instead",
-            )
-        else:
-            known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
-            raise PolicyError(
-                op_where,
-                f"condition operator `{operator}` is not supported at a registry edge (supported: {known})",
-            )
-        for key in keys:
-            key_where = at_key(location, keys, key)
-            if key.lower() != expected.lower():
-                raise PolicyError(key_where, f"`{operator}` tests `{expected}`, not `{key}`")
-            try:
-                values = [v for v, _ in string_list(keys, key, location)]
-                if operator in _IP_OPERATORS:
-                    out.append(ip_condition(values, negated=_IP_OPERATORS[operator]))
-                else:
-                    out.append(time_condition(_DATE_OPERATORS[operator], values))
-            except ValueError as exc:
-                raise PolicyError(key_where, f"`{operator}`: {exc}") from None
-    return tuple(out)
+_EDGE_LEVELS = frozenset({Level.REPOSITORY, Level.LISTING})
 
-
-def _strings(item: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
-    try:
-        return string_list(item, key, location)
-    except ValueError as exc:
-        raise PolicyError(at_key(location, item, key), str(exc)) from None
-
-
-def _check_keys(obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str) -> None:
-    by_lower = {k.lower(): k for k in allowed}
-    for key in obj:
-        if key in allowed:
-            continue
-        where = at_key(location, obj, key)
-        if key.lower() in by_lower:
-            raise PolicyError(
-                where,
-                f"RAM element names are PascalCase: write `{by_lower[key.lower()]}`, not `{key}`",
-            )
-        if key.lower() == "principal":
-            raise PolicyError(
-                where,
-                "a RAM policy attached to users names no `Principal` (that element belongs to "
-                "resource-based and trust policies); attach this policy in bindings.yaml",
-            )
-        if key.lower() == "notresource":
-            raise PolicyError(where, "`NotResource` is not supported; list the resources instead")
-        raise PolicyError(where, f"unknown key `{key}` in {what}")
+VOCABULARY = Vocabulary(
+    dialect=DIALECT,
+    service="RAM",
+    keys=Keys(
+        version="Version",
+        statement="Statement",
+        effect="Effect",
+        action="Action",
+        resource="Resource",
+        condition="Condition",
+        sid="Sid",
+        not_action="NotAction",
+    ),
+    version="1",
+    element_case="PascalCase",
+    effects=("Allow", "Deny"),
+    expand_action=expand_action,
+    parse_resource=parse_resource,
+    known_actions=ALIBABA_ACTIONS,
+    normalise=str.lower,
+    ip_operators={"IpAddress": False, "NotIpAddress": True},
+    date_operators={
+        "DateEquals": "eq",
+        "DateNotEquals": "ne",
+        "DateLessThan": "lt",
+        "DateLessThanEquals": "le",
+        "DateGreaterThan": "gt",
+        "DateGreaterThanEquals": "ge",
+    },
+    ip_key="acs:SourceIp",
+    time_key="acs:CurrentTime",
+    condition_keys_case_sensitive=False,
+    principal_message=(
+        "a RAM policy attached to users names no `Principal` (that element belongs to "
+        "resource-based and trust policies); attach this policy in bindings.yaml"
+    ),
+    key_hints={"notresource": "`NotResource` is not supported; list the resources instead"},
+    refused_condition_keys={
+        "acs:securetransport": (
+            "`acs:SecureTransport` is not supported: the policy context carries no transport; "
+            "serve TLS only (no plain listener) instead"
+        )
+    },
+)
