@@ -41,9 +41,10 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.identity.principal import CredentialScope, ScopeGrant, compile_repository_glob
+from regproxy.identity.credential_scopes import credential_scope as identity_credential_scope
+from regproxy.identity.principal import CredentialScope, compile_repository_glob
 from regproxy.oci import grammar
-from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
+from regproxy.oci.actions import DELETE_ACTIONS, Action
 from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
 from regproxy.policy.patterns import NamespaceScopedPattern
@@ -133,12 +134,7 @@ def actions_for(resources: Iterable[IamResource], permissions: Iterable[Permissi
 
 # --- access credential scopes (seed, "Access credential scopes") ---------------------------
 
-PULL_SCOPE_ACTIONS = frozenset({Action.PULL, Action.LIST, Action.CATALOG})
-_SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
-    "containerRegistry": ALL_ACTIONS,  # push and pull
-    "containerRegistry:all": ALL_ACTIONS,  # push and pull
-    "containerRegistry:pull": PULL_SCOPE_ACTIONS,  # pull only
-}
+THALASSA_SCOPES = ("containerRegistry", "containerRegistry:all", "containerRegistry:pull")
 
 
 def credential_scope(name: str) -> CredentialScope:
@@ -146,14 +142,13 @@ def credential_scope(name: str) -> CredentialScope:
 
     ``containerRegistry`` and ``containerRegistry:all`` bound nothing (push and pull);
     ``containerRegistry:pull`` bounds to pull, list and catalog. Raises ``ValueError`` for a
-    name Thalassa does not issue (names are case-sensitive, as Thalassa writes them).
+    name Thalassa does not issue (names are case-sensitive, as Thalassa writes them). One table
+    for the whole project: :mod:`regproxy.identity.credential_scopes`.
     """
-    try:
-        actions = _SCOPE_ACTIONS[name]
-    except KeyError:
-        known = ", ".join(_SCOPE_ACTIONS)
-        raise ValueError(f"unknown thalassa credential scope `{name}` (known: {known})") from None
-    return CredentialScope(name, (ScopeGrant("**", actions),))
+    if name not in THALASSA_SCOPES:
+        known = ", ".join(THALASSA_SCOPES)
+        raise ValueError(f"unknown thalassa credential scope `{name}` (known: {known})")
+    return identity_credential_scope(name)
 
 
 # --- built-in policies (seed, "Built-in policies" and "IaaS policy inclusion") -------------
