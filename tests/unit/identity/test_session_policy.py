@@ -15,7 +15,7 @@ from regproxy.identity.keys import KeySet
 from regproxy.identity.principal import Principal, PrincipalKind, make_principal
 from regproxy.identity.scope import scope_from_claim, scope_to_claim
 from regproxy.identity.session_policy import SessionPolicy, compile_session_policy
-from regproxy.identity.sts import StsAuthenticator, issue_credential
+from regproxy.identity.sts import StsAuthenticator, StsCredential, issue_credential
 from regproxy.oci.actions import Action
 from regproxy.policy.dialects import DialectContext
 from regproxy.policy.evaluate import compile_policy
@@ -51,8 +51,9 @@ SESSION = """{
 INSIDE, OUTSIDE = "10.1.2.3", "192.168.1.1"
 
 
-async def session_principal(document: str = SESSION) -> Principal:
-    credential = issue_credential(
+def issue(document: str) -> StsCredential:
+    """A 15-minute credential of `user:deployer`, bounded only by the session policy."""
+    return issue_credential(
         "user:deployer",
         900,
         ["*"],
@@ -63,6 +64,10 @@ async def session_principal(document: str = SESSION) -> Principal:
         audience=SERVICE,
         session_policy=SessionPolicy(document, "cn-hangzhou", "1234"),
     )
+
+
+async def session_principal(document: str = SESSION) -> Principal:
+    credential = issue(document)
     authenticator = StsAuthenticator(
         keys=KeySet(SIGNER),
         issuer=ISSUER,
@@ -137,15 +142,5 @@ def test_without_the_request_a_conditional_allow_allows_nothing() -> None:
 )
 def test_a_bad_session_policy_is_refused_when_issuing(document: str, message: str) -> None:
     with pytest.raises(ValueError, match="session policy") as caught:
-        issue_credential(
-            "user:deployer",
-            900,
-            ["*"],
-            ["**"],
-            SIGNER,
-            NOW,
-            issuer=ISSUER,
-            audience=SERVICE,
-            session_policy=SessionPolicy(document, "cn-hangzhou", "1234"),
-        )
+        issue(document)
     assert message in str(caught.value)

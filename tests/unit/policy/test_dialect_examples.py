@@ -11,8 +11,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from regproxy.cli import main
 from regproxy.config import load_config
@@ -21,6 +19,7 @@ from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import compile_policy_set
 from regproxy.policy.model import Outcome, RequestContext
 from regproxy.reload import load_identities_file, read_policy_files
+from tests.support.tokens import write_ec_key
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "dialects"
 
@@ -82,10 +81,7 @@ def test_check_warns_about_a_tag_qualified_pull_and_accepts_the_set(
 
 
 def test_credentials_issue_carries_a_session_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_ec_key(tmp_path / "k.pem")
     (tmp_path / "ids.yaml").write_text("service_accounts:\n  - name: deployer\n")
     (tmp_path / "c.yaml").write_text(
         "identities: ids.yaml\ntokens:\n  signing_key: k.pem\nexternal_url: https://reg.example\n"
