@@ -69,7 +69,7 @@ def principal_of(case: dict[str, Any]) -> Principal:
 
 
 def all_cases() -> list[Any]:
-    out = []
+    out: list[Any] = []
     for cloud in CLOUDS:
         corpus = load(cloud)
         out.extend(pytest.param(cloud, case, id=f"{cloud}-{case['id']}") for case in corpus["cases"])

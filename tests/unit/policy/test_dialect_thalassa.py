@@ -20,7 +20,6 @@ from regproxy.policy.dialects.thalassa import (
     BUILTIN_ROLES,
     PERMISSION_ACTIONS,
     IamResource,
-    NamespaceScopedPattern,
     Permission,
     ThalassaDialect,
     credential_scope,
@@ -28,6 +27,7 @@ from regproxy.policy.dialects.thalassa import (
 from regproxy.policy.evaluate import compile_policy, evaluate_reference
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import Decision, Effect, Outcome, RequestContext
+from regproxy.policy.patterns import NamespaceScopedPattern
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 A = Action
