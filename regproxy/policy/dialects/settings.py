@@ -64,8 +64,8 @@ def dialect_context(values: Mapping[str, Any]) -> DialectContext:
 
 def _convert(key: str, setting: Setting, raw: Any) -> Any:
     if setting.kind == "str":
-        if not isinstance(raw, str | int) or isinstance(raw, bool) or str(raw) == "":
-            raise SettingError(key, "must be a non-empty string")
+        if not isinstance(raw, str | int) or isinstance(raw, bool):
+            raise SettingError(key, "must be a string")
         return str(raw)
     if setting.kind == "globs-map":
         if not isinstance(raw, dict) or not all(

@@ -60,6 +60,10 @@ def test_the_flat_spelling_is_still_read(tmp_path: Path) -> None:
     assert context == dataclasses.replace(EXPECTED, alibaba_account_owners=())
 
 
+def test_an_empty_administrators_group_names_none(tmp_path: Path) -> None:
+    assert load(tmp_path, "dialects: {oci: {administrators_group: ''}}").oci_administrators_group == ""
+
+
 def test_an_environment_variable_sets_a_dialect_setting(tmp_path: Path) -> None:
     context = load(tmp_path, "", {"REGPROXY_DIALECTS_ALIBABA_REGION": "cn-beijing"})
     assert context.alibaba_region == "cn-beijing"
