@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regproxy.identity.principal import CredentialScope, IntersectedScope, ScopeGrant
+from regproxy.identity.principal import CredentialScope, IntersectedScope, NoRegistryScope, ScopeGrant
 from regproxy.oci import grammar
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, WRITE_ACTIONS, Action
 
@@ -240,10 +240,17 @@ def _part_to_claim(part: CredentialScope) -> list[dict[str, Any]] | dict[str, An
 
     if isinstance(part, SessionPolicyScope) and part.policy is not None:
         return {"session_policy": part.policy.to_claim()}
+    if isinstance(part, NoRegistryScope):  # keeps saying why through the token flow
+        return {"no_registry_scope": part.reason}
     return [_grant_to_claim(g) for g in part.grants]
 
 
 def _part_from_claim(name: str, part: Any) -> CredentialScope:
+    if isinstance(part, dict) and "no_registry_scope" in part:
+        reason = part["no_registry_scope"]
+        if not isinstance(reason, str):
+            raise ValueError("a no_registry_scope part names its reason")
+        return NoRegistryScope(name, (), reason)
     if isinstance(part, dict):
         from regproxy.identity.session_policy import SessionPolicy, compile_session_policy  # noqa: PLC0415
 

@@ -8,6 +8,7 @@ import pytest
 
 from regproxy.identity.credential_scopes import REGISTRY_SCOPE_MISSING, credential_scopes
 from regproxy.identity.principal import PrincipalKind, make_principal
+from regproxy.identity.scope import scope_from_claim, scope_to_claim
 from regproxy.oci.actions import ALL_ACTIONS, Action
 
 PULL_ONLY = {Action.PULL, Action.LIST, Action.CATALOG}
@@ -39,3 +40,12 @@ def test_a_credential_carries_any_set_of_scopes(names: list[str], allowed: set[A
 def test_a_misspelt_or_malformed_scope_is_refused(word: str) -> None:
     with pytest.raises(ValueError):
         credential_scopes([word])
+
+
+def test_the_reason_survives_into_a_token() -> None:
+    """Through the token flow the scope is written into the token and read back: still nothing
+    permitted, and still saying why."""
+    scope = credential_scopes(["objectStorage"]).narrowed(credential_scopes(["pull"]))
+    rebuilt = scope_from_claim(scope_to_claim(scope))
+    assert not any(rebuilt.permits(a, "team/app") for a in Action)
+    assert make_principal(PrincipalKind.SERVICE_ACCOUNT, "ci", scope=rebuilt).scope_reason == REGISTRY_SCOPE_MISSING
