@@ -9,7 +9,8 @@ taken from the seed documents' own examples where they have one (../shared/seeds
   ``thalassa/registry-cleaner.yaml`` with ``delete`` bound at project A;
 - Oracle OCI: ``oci/acme.policy``, the seed 001 statements for acme-pullers (``where all
   {target.repo.name=/acme-web-app*/}``), the restricted acme-pushers (``where ANY
-  {request.permission = …}``) and acme-managers in a compartment (no create on push there);
+  {request.permission = …}``), acme-managers in a compartment (no create on push there), a
+  ``manage all-resources in tenancy`` group, and the tenancy's Administrators group;
 - Tencent CAM: ``tencent/foo-maintainer.json`` (seed 002 "authorizing by action": create,
   delete and push in ``foo``, no pull), the preset ``QcloudCCRReadOnlyAccess``, and the seed's
   explicit deny of repository deletion;
@@ -18,6 +19,12 @@ taken from the seed documents' own examples where they have one (../shared/seeds
 
 ``bindings.yaml`` attaches the Thalassa, Tencent and Alibaba documents; the config's
 ``dialects`` names the Thalassa projects, the OCI compartment and the Alibaba region/account.
+At the end, the readings where each cloud's document decided against an earlier reading, with
+real clients too: a Tencent repository-delete deny next to a broad allow leaves tag deletes, a
+tag-qualified ``ccr:pull`` grants nothing, a Thalassa organisation binding reaches project
+namespaces, an access credential without a registry scope, the Alibaba account owner, and an
+Alibaba session policy (a second regproxy with the token service, so these go through tokens).
+
 Each case is one real client operation (push with ``skopeo copy``, pull with ``podman pull``,
 delete with ``skopeo delete``, which deletes by digest: delete-manifest). An allowed case must
 really reach the registry and change or read its state, and the audit event of its decisive
@@ -83,6 +90,7 @@ OCI_ACME = """\
 Allow group acme-pullers to read repos in tenancy where all { target.repo.name=/acme-web-app*/ }
 Allow group acme-pushers to manage repos in tenancy where ANY {request.permission = 'REPOSITORY_READ', request.permission = 'REPOSITORY_UPDATE', request.permission = 'REPOSITORY_CREATE'}
 Allow group acme-managers to manage repos in compartment acme-compartment
+Allow group tenancy-admins to manage all-resources in tenancy
 """
 
 # seed 002, "Authorizing by action (API)"
@@ -243,6 +251,8 @@ USERS = {  # login -> groups
     "ted": [],
     "li": [],
     "wang": [],
+    "oadmin": ["Administrators"],
+    "oall": ["tenancy-admins"],
     "tess": [],
     "tq": [],
 }
@@ -319,6 +329,8 @@ CASES = [
     Case("oci", "pull", "olga", "acme-comp/{u}", False, why="name-pattern"),
     Case("oci", "delete", "omar", "acme-comp/{u}", True, "oci/acme.policy#4", why="managers"),
     Case("oci", "delete", "oscar", "acme-{u}/api", False, why="restricted-pushers"),
+    Case("oci", "delete", "oadmin", "anything-{u}/x", True, "oci-builtin#Administrators", why="administrators-group"),
+    Case("oci", "push", "oall", "anything-{u}/x", True, "oci/acme.policy#5", why="manage-all-resources"),
     # Tencent CAM
     Case("tencent", "push", "tom", "foo/{u}", True, "foo-maintainers/foo-maintainer#0", why="foo"),
     Case("tencent", "push", "tom", "bar/{u}", False, why="not-foo"),
