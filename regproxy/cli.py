@@ -23,6 +23,7 @@ from regproxy.config import Config, load_config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.principal import ANONYMOUS, PrincipalKind, make_principal
+from regproxy.identity.session_policy import SessionPolicy
 from regproxy.identity.sts import issue_credential
 from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import compile_policy
@@ -126,6 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     config, policy_set = _load_or_report(args, args.directory)
     if config.identities is not None:
         _reported(load_identities_file, config.identities)
+    for warning in policy_set.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
     return 0
 
@@ -213,18 +216,30 @@ def cmd_credentials_issue(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    session_policy = None
+    if args.session_policy:
+        try:
+            with open(args.session_policy, encoding="utf-8") as f:
+                document = f.read()
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # STS: the credential allows the intersection of the principal's policies and this
+        # RAM document; without --scope it is not narrowed further.
+        session_policy = SessionPolicy(document, config.dialects.alibaba_region, config.dialects.alibaba_account)
     try:
         ttl = parse_duration(args.ttl)
         credential = issue_credential(
             args.principal,
             ttl,
-            args.scope or ["pull"],
+            args.scope or (["*"] if session_policy else ["pull"]),
             args.repository or ["**"],
             keys.signing,
             time.time(),
             issuer=config.tokens.issuer or config.public_url,
             audience=config.service,
             max_ttl=MAX_STS_TTL,
+            session_policy=session_policy,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -303,6 +318,11 @@ def parser() -> argparse.ArgumentParser:
         "--scope", action="append", default=None, help="pull, push, delete or a regproxy action; repeatable"
     )
     ci.add_argument("--repository", action="append", help="repository glob the credential may touch; repeatable")
+    ci.add_argument(
+        "--session-policy",
+        metavar="FILE",
+        help="an Alibaba RAM policy document, verbatim: the credential gets its principal's policies ∩ this one",
+    )
     ci.add_argument("--json", action="store_true")
     ci.set_defaults(func=cmd_credentials_issue)
 

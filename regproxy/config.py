@@ -21,6 +21,8 @@ import yaml
 from regproxy.errors import ConfigError
 from regproxy.oci import grammar
 from regproxy.policy.dialects import DialectContext
+from regproxy.policy.dialects.settings import SettingError, dialect_context
+from regproxy.policy.dialects.settings import config_keys as dialect_config_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +160,7 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "limits.burst": "int",
     "limits.concurrent_requests": "int",
     "limits.shutdown_timeout": "float",
-    "dialects.thalassa_projects": "any",
-    "dialects.oci_compartments": "any",
-    "dialects.oci_administrators_group": "str",
-    "dialects.alibaba_region": "str",
-    "dialects.alibaba_account": "str",
+    **dict.fromkeys(dialect_config_keys(), "any"),  # each dialect's own section: policy/dialects/settings.py
     "workers": "int",
     "reload.settle": "float",
     "log_format": "str",
@@ -378,21 +376,10 @@ def _build(v: dict[str, Any]) -> Config:
 
 
 def _dialects(v: dict[str, Any]) -> DialectContext:
-    def globs_map(key: str) -> dict[str, tuple[str, ...]]:
-        raw = v.get(key, {})
-        if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and isinstance(x, list) and all(isinstance(i, str) for i in x) for k, x in raw.items()
-        ):
-            raise ConfigError(key, "must map names to lists of namespace patterns")
-        return {k: tuple(x) for k, x in raw.items()}
-
-    return DialectContext(
-        thalassa_projects=globs_map("dialects.thalassa_projects"),
-        oci_compartments=globs_map("dialects.oci_compartments"),
-        oci_administrators_group=v.get("dialects.oci_administrators_group", "Administrators"),
-        alibaba_region=v.get("dialects.alibaba_region", "local"),
-        alibaba_account=v.get("dialects.alibaba_account", "0"),
-    )
+    try:
+        return dialect_context({k: val for k, val in v.items() if k.startswith("dialects.")})
+    except SettingError as exc:
+        raise ConfigError(exc.key, str(exc)) from None
 
 
 def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:

@@ -13,7 +13,7 @@
       - id: rpc_7f3a...
         secret: "$scrypt$..."
         principal: service-account:ci
-        scope: containerRegistry:pull
+        scope: containerRegistry:pull   # or a list: [containerRegistry:pull, objectStorage]
         expires: 2027-01-01T00:00:00Z
     revoked: [rpc_old, sts-jti-...]  # access-credential ids and short-lived credential ids
     htpasswd: htpasswd               # optional: an existing distribution htpasswd file
@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from regproxy.errors import IdentityFileError, SourceLocation
-from regproxy.identity.credential_scopes import credential_scope
+from regproxy.identity.credential_scopes import credential_scopes
 from regproxy.identity.passwords import is_supported_hash
 from regproxy.identity.principal import CredentialScope, Principal, PrincipalKind, make_principal
 from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
@@ -214,10 +214,7 @@ def _credential(item: Any, accounts: Mapping[str, Account], where: SourceLocatio
         raise IdentityFileError(
             where, f"credential `{cid}`: `principal` must name a user:NAME or service-account:NAME defined above"
         )
-    try:
-        scope = credential_scope(str(item.get("scope", "containerRegistry")))
-    except ValueError as exc:
-        raise IdentityFileError(where, f"credential `{cid}`: {exc}") from None
+    scope = _scope(item, cid, where)
     expires = item.get("expires")
     expires_at = None
     if expires is not None:
@@ -229,3 +226,28 @@ def _credential(item: Any, accounts: Mapping[str, Account], where: SourceLocatio
             moment = moment.replace(tzinfo=UTC)
         expires_at = moment.timestamp()
     return AccessCredential(cid, secret, owner, scope, expires_at)
+
+
+def _scope(item: LineDict, cid: str, where: SourceLocation) -> CredentialScope:
+    """``scope``: one scope word or a list of them (a credential may carry any set of scopes).
+
+    There is no default. Seed 000: access credentials "must include one of" the registry scopes,
+    so a credential that names none gets no registry access; but an existing file that omits
+    ``scope`` was written when omitting it meant push and pull, so it is refused with a message
+    naming the credential rather than silently narrowed (or widened) on upgrade.
+    """
+    if "scope" not in item:
+        raise IdentityFileError(
+            where,
+            f"credential `{cid}` names no `scope`: write the scopes it was issued with, such as "
+            "`scope: containerRegistry` (push and pull), `scope: containerRegistry:pull` (pull "
+            "only), or `scope: [objectStorage]` (no registry access)",
+        )
+    raw = item["scope"]
+    words = [raw] if isinstance(raw, str) else raw
+    if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+        raise IdentityFileError(where, f"credential `{cid}`: `scope` must be a scope word or a list of them")
+    try:
+        return credential_scopes(words)
+    except ValueError as exc:
+        raise IdentityFileError(where, f"credential `{cid}`: {exc}") from None

@@ -55,6 +55,11 @@ class CredentialScope:
     def permits(self, action: Action, repository: str) -> bool:
         return any(g.permits(action, repository) for g in self.grants)
 
+    def permits_in(self, action: Action, repository: str, context: Any) -> bool:
+        """:meth:`permits`, for a scope whose bound may depend on the request (its address,
+        its time): ``context`` is the policy's ``RequestContext``, or None when unknown."""
+        return self.permits(action, repository)
+
     def narrowed(self, other: CredentialScope | None) -> CredentialScope:
         """The intersection of two scopes, kept as 'both must permit'."""
         if other is None:
@@ -68,6 +73,31 @@ class IntersectedScope(CredentialScope):
 
     def permits(self, action: Action, repository: str) -> bool:
         return all(p.permits(action, repository) for p in self.parts)
+
+    def permits_in(self, action: Action, repository: str, context: Any) -> bool:
+        return all(p.permits_in(action, repository, context) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class NoRegistryScope(CredentialScope):
+    """A credential that authenticates but carries no registry scope: it permits nothing.
+
+    ``reason`` says why, in words an audit line can carry (``registry_scope_missing``).
+    """
+
+    reason: str = "registry_scope_missing"
+
+    def permits(self, action: Action, repository: str) -> bool:
+        return False
+
+
+def scope_reason(scope: CredentialScope | None) -> str | None:
+    """Why ``scope`` (or a scope it was intersected with) permits nothing, if it says."""
+    if isinstance(scope, NoRegistryScope):
+        return scope.reason
+    if isinstance(scope, IntersectedScope):
+        return next((r for r in map(scope_reason, scope.parts) if r is not None), None)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +116,16 @@ class Principal:
     def authenticated(self) -> bool:
         return self.kind is not PrincipalKind.ANONYMOUS
 
-    def scope_permits(self, action: Action, repository: str) -> bool:
-        return self.scope is None or self.scope.permits(action, repository)
+    def scope_permits(self, action: Action, repository: str, context: Any = None) -> bool:
+        """Whether the credential's own bound permits this (``context``: the request's
+        ``RequestContext``, which a short-lived credential's session policy may test)."""
+        return self.scope is None or self.scope.permits_in(action, repository, context)
+
+    @property
+    def scope_reason(self) -> str | None:
+        """Why the credential permits nothing at the registry (``registry_scope_missing``), or
+        None. The edge puts it in the audit event of a ``scope-deny``."""
+        return scope_reason(self.scope)
 
 
 ANONYMOUS = Principal(id="anonymous", kind=PrincipalKind.ANONYMOUS, name="anonymous")

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regproxy.identity.principal import CredentialScope, IntersectedScope, ScopeGrant
+from regproxy.identity.principal import CredentialScope, IntersectedScope, NoRegistryScope, ScopeGrant
 from regproxy.oci import grammar
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, WRITE_ACTIONS, Action
 
@@ -230,10 +230,32 @@ def access_to_scope(access: Any) -> CredentialScope:
 
 
 def scope_to_claim(scope: CredentialScope) -> dict[str, Any]:
-    return {
-        "name": scope.name,
-        "parts": [[_grant_to_claim(g) for g in part.grants] for part in _flatten(scope)],
-    }
+    return {"name": scope.name, "parts": [_part_to_claim(part) for part in _flatten(scope)]}
+
+
+def _part_to_claim(part: CredentialScope) -> list[dict[str, Any]] | dict[str, Any]:
+    # A short-lived credential's session policy travels as its document (signed with the token),
+    # so that a token issued for the credential stays bound by it.
+    from regproxy.identity.session_policy import SessionPolicyScope  # noqa: PLC0415 (identity <-> policy)
+
+    if isinstance(part, SessionPolicyScope) and part.policy is not None:
+        return {"session_policy": part.policy.to_claim()}
+    if isinstance(part, NoRegistryScope):  # keeps saying why through the token flow
+        return {"no_registry_scope": part.reason}
+    return [_grant_to_claim(g) for g in part.grants]
+
+
+def _part_from_claim(name: str, part: Any) -> CredentialScope:
+    if isinstance(part, dict) and "no_registry_scope" in part:
+        reason = part["no_registry_scope"]
+        if not isinstance(reason, str):
+            raise ValueError("a no_registry_scope part names its reason")
+        return NoRegistryScope(name, (), reason)
+    if isinstance(part, dict):
+        from regproxy.identity.session_policy import SessionPolicy, compile_session_policy  # noqa: PLC0415
+
+        return compile_session_policy(SessionPolicy.from_claim(part.get("session_policy")))
+    return CredentialScope(name, grants_from_claim(part))
 
 
 def scope_from_claim(claim: Any) -> CredentialScope:
@@ -243,7 +265,7 @@ def scope_from_claim(claim: Any) -> CredentialScope:
     name, parts = claim.get("name"), claim.get("parts")
     if not isinstance(name, str) or not isinstance(parts, list) or not parts:
         raise ValueError("scope claim needs a `name` and a non-empty list of `parts`")
-    scopes = tuple(CredentialScope(name, grants_from_claim(part)) for part in parts)
+    scopes = tuple(_part_from_claim(name, part) for part in parts)
     if len(scopes) == 1:
         return scopes[0]
     return IntersectedScope(name, (), scopes)

@@ -4,7 +4,10 @@ A short-lived credential is a Basic username/password pair that any registry cli
 (``docker login -u sts-… -p …``). Nothing is stored: the password is a JWT signed with the token
 service's key (see :mod:`regproxy.identity.tokens`; ``typ`` ``regproxy-sts+jwt``, ``regproxy.use``
 ``sts``) carrying ``sub`` (the principal id), ``jti``, ``exp`` and a *session policy*: a list of
-``{repository glob, actions}``. The username is ``sts-<jti>``; RFC 7617 forbids ``:`` in a Basic
+``{repository glob, actions}``, and optionally an Alibaba RAM session policy verbatim
+(:mod:`regproxy.identity.session_policy`): the credential then allows what its principal's
+policies allow *and* the session policy allows, an explicit deny in either winning. The
+username is ``sts-<jti>``; RFC 7617 forbids ``:`` in a Basic
 username, so it cannot be the principal id itself, and binding it to the ``jti`` lets audit logs
 and revocation name the credential.
 
@@ -32,6 +35,7 @@ from regproxy.identity.chain import NOT_MINE, AuthResult, Credentials, Invalid, 
 from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import CredentialScope, Principal, ScopeGrant
 from regproxy.identity.scope import DOCKER_WORDS, grants_from_claim, grants_to_claim
+from regproxy.identity.session_policy import SessionPolicy, compile_session_policy
 from regproxy.identity.tokens import (
     CLAIM,
     DEFAULT_LEEWAY,
@@ -92,10 +96,13 @@ def issue_credential(
     issuer: str,
     audience: str,
     max_ttl: int = DEFAULT_MAX_TTL,
+    session_policy: SessionPolicy | None = None,
 ) -> StsCredential:
-    """A credential for ``principal_id`` allowing at most ``actions`` on ``repositories`` (globs).
+    """A credential for ``principal_id`` allowing at most ``actions`` on ``repositories`` (globs),
+    and, with a ``session_policy`` (an Alibaba RAM document), at most what that document allows.
 
-    Raises ``ValueError`` for a ttl outside ``(0, max_ttl]``, no actions or no repositories.
+    Raises ``ValueError`` for a ttl outside ``(0, max_ttl]``, no actions or no repositories, or
+    a session policy the Alibaba dialect refuses (the message names its line).
     """
     if not 0 < ttl <= max_ttl:
         raise ValueError(f"ttl must be between 1 and {max_ttl} seconds")
@@ -104,6 +111,10 @@ def issue_credential(
     if not principal_id or not granted or not globs or not all(globs):
         raise ValueError("a short-lived credential needs a principal, actions and repositories")
     policy = grants_to_claim([ScopeGrant(glob, granted) for glob in globs])
+    private: dict[str, object] = {"use": TokenUse.STS.value, "policy": policy}
+    if session_policy is not None:
+        compile_session_policy(session_policy)  # refuse it now, not at every use
+        private["session_policy"] = session_policy.to_claim()
     iat = int(now)
     jti = new_jti()
     claims = {
@@ -114,7 +125,7 @@ def issue_credential(
         "nbf": iat,
         "exp": iat + ttl,
         "jti": jti,
-        CLAIM: {"use": TokenUse.STS.value, "policy": policy},
+        CLAIM: private,
     }
     return StsCredential(USERNAME_PREFIX + jti, sign_claims(claims, signing_key, TokenUse.STS))
 
@@ -179,6 +190,12 @@ class StsAuthenticator:
             raise InvalidToken("short-lived credential principal no longer exists")
         exp = float(claims["exp"])
         session = CredentialScope(SESSION_SCOPE_NAME, grants)
+        if "session_policy" in claims[CLAIM]:
+            try:
+                document = compile_session_policy(SessionPolicy.from_claim(claims[CLAIM]["session_policy"]))
+            except ValueError:
+                raise InvalidToken("short-lived credential session policy is malformed") from None
+            session = session.narrowed(document)
         return dataclasses.replace(
             principal,
             credential_id=username,

@@ -1,7 +1,8 @@
 """Conditions a statement may carry: source address, time window, credential scope, claims.
 
 Each is a frozen value with ``holds(context)``; dialects build them from their own syntax
-(native YAML, RAM's ``IpAddress``/``DateLessThan``, OCI's ``where any {...}``).
+(native YAML, RAM's ``IpAddress``/``DateLessThan``, OCI's ``where any {...}``), and the
+principal exemptions clouds write into their deny rules (:class:`NotInGroup`, :class:`NotPrincipal`).
 """
 
 from __future__ import annotations
@@ -122,3 +123,29 @@ class AnyOf:
 
     def describe(self) -> str:
         return "any of (" + "; ".join(c.describe() for c in self.inner) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class NotInGroup:
+    """The principal is not in ``group`` (OCI exempts its Administrators group from deny statements)."""
+
+    group: str
+
+    def holds(self, context: RequestContext) -> bool:
+        return self.group not in context.principal.groups
+
+    def describe(self) -> str:
+        return f"principal not in group {self.group}"
+
+
+@dataclass(frozen=True, slots=True)
+class NotPrincipal:
+    """The principal is none of ``ids`` (``user:root``; Alibaba's account owner is exempt from RAM denies)."""
+
+    ids: frozenset[str]
+
+    def holds(self, context: RequestContext) -> bool:
+        return context.principal.id not in self.ids
+
+    def describe(self) -> str:
+        return "principal not " + ", ".join(sorted(self.ids))

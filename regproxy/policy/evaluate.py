@@ -97,7 +97,7 @@ class CompiledPolicy:
             return Decision(Effect.DENY, Outcome.EXPLICIT_DENY, tuple(denies), self.generation)
         if not allows:
             return Decision(Effect.DENY, Outcome.DEFAULT_DENY, (), self.generation)
-        if not principal.scope_permits(action, repository):
+        if not principal.scope_permits(action, repository, context):
             return Decision(Effect.DENY, Outcome.SCOPE_DENY, tuple(allows), self.generation)
         return Decision(Effect.ALLOW, Outcome.ALLOWED, tuple(allows), self.generation)
 
@@ -168,6 +168,6 @@ def evaluate_reference(
         return Decision(Effect.DENY, Outcome.EXPLICIT_DENY, denies, g)
     if not allows:
         return Decision(Effect.DENY, Outcome.DEFAULT_DENY, (), g)
-    if not context.principal.scope_permits(action, repository):
+    if not context.principal.scope_permits(action, repository, context):
         return Decision(Effect.DENY, Outcome.SCOPE_DENY, allows, g)
     return Decision(Effect.ALLOW, Outcome.ALLOWED, allows, g)

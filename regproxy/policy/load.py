@@ -99,8 +99,12 @@ def compile_policy_set(
     statements: list[Statement] = list(extra)
     statements.extend(s for d in documents if not d.needs_binding for s in d.statements)
     # Standing built-ins (needs_binding=False, e.g. OCI's Administrators group) are in force
-    # whenever at least one document of their dialect is.
-    for dialect_name in sorted({d.dialect for d in documents}):
+    # whenever at least one document of their dialect is. Alibaba's account owners are named in
+    # the config's alibaba section, which is itself the sign that the deployment uses Alibaba.
+    in_use = {d.dialect for d in documents}
+    if context.alibaba_account_owners:
+        in_use.add("alibaba")
+    for dialect_name in sorted(in_use):
         for builtin in DIALECTS[dialect_name].builtins(context):
             if not builtin.needs_binding:
                 statements.extend(builtin.statements)
@@ -132,6 +136,7 @@ def compile_policy_set(
         generation=generation,
         content_hash="sha256:" + digest.hexdigest(),
         files=tuple(sorted(n for n in files if dialect_of(n) or n == BINDINGS_FILE)),
+        warnings=tuple(str(w) for d in documents for w in d.warnings),
     )
 
 

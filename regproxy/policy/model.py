@@ -179,6 +179,7 @@ class PolicySet:
     generation: int
     content_hash: str
     files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # "FILE:LINE: message": accepted, but likely not meant
 
     def statement(self, statement_id: str) -> Statement | None:
         for s in self.statements:

@@ -9,7 +9,8 @@ taken from the seed documents' own examples where they have one (../shared/seeds
   ``thalassa/registry-cleaner.yaml`` with ``delete`` bound at project A;
 - Oracle OCI: ``oci/acme.policy``, the seed 001 statements for acme-pullers (``where all
   {target.repo.name=/acme-web-app*/}``), the restricted acme-pushers (``where ANY
-  {request.permission = …}``) and acme-managers in a compartment (no create on push there);
+  {request.permission = …}``), acme-managers in a compartment (no create on push there), a
+  ``manage all-resources in tenancy`` group, and the tenancy's Administrators group;
 - Tencent CAM: ``tencent/foo-maintainer.json`` (seed 002 "authorizing by action": create,
   delete and push in ``foo``, no pull), the preset ``QcloudCCRReadOnlyAccess``, and the seed's
   explicit deny of repository deletion;
@@ -18,6 +19,12 @@ taken from the seed documents' own examples where they have one (../shared/seeds
 
 ``bindings.yaml`` attaches the Thalassa, Tencent and Alibaba documents; the config's
 ``dialects`` names the Thalassa projects, the OCI compartment and the Alibaba region/account.
+At the end, the readings where each cloud's document decided against an earlier reading, with
+real clients too: a Tencent repository-delete deny next to a broad allow leaves tag deletes, a
+tag-qualified ``ccr:pull`` grants nothing, a Thalassa organisation binding reaches project
+namespaces, an access credential without a registry scope, the Alibaba account owner, and an
+Alibaba session policy (a second regproxy with the token service, so these go through tokens).
+
 Each case is one real client operation (push with ``skopeo copy``, pull with ``podman pull``,
 delete with ``skopeo delete``, which deletes by digest: delete-manifest). An allowed case must
 really reach the registry and change or read its state, and the audit event of its decisive
@@ -28,6 +35,9 @@ sent by hand is 403 DENIED from regproxy, and the registry's access log shows no
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +51,7 @@ from tests.support import Image, Podman, Proxy, Registry, Run, Skopeo, build_ima
 from tests.support.distribution import push_image
 from tests.support.examples import unique
 from tests.support.oci import MANIFEST_TYPE
+from tests.support.tokens import write_ec_key
 
 pytestmark = pytest.mark.e2e
 
@@ -79,6 +90,7 @@ OCI_ACME = """\
 Allow group acme-pullers to read repos in tenancy where all { target.repo.name=/acme-web-app*/ }
 Allow group acme-pushers to manage repos in tenancy where ANY {request.permission = 'REPOSITORY_READ', request.permission = 'REPOSITORY_UPDATE', request.permission = 'REPOSITORY_CREATE'}
 Allow group acme-managers to manage repos in compartment acme-compartment
+Allow group tenancy-admins to manage all-resources in tenancy
 """
 
 # seed 002, "Authorizing by action (API)"
@@ -109,6 +121,18 @@ TENCENT_NO_DELETE = """\
        ],
        "resource": "qcs::ccr:::repo/*",
        "effect": "deny"
+   }]
+}
+"""
+
+# seed 002's tag resource, with an action CAM checks against the repository
+TENCENT_PULL_ONE_TAG = """\
+{
+   "version": "2.0",
+   "statement": [{
+       "action": "ccr:pull",
+       "resource": "qcs::ccr:::repo/tq/app:v1",
+       "effect": "allow"
    }]
 }
 """
@@ -186,6 +210,15 @@ bindings:
   - id: nginx-admins
     policy: nginx-admin
     principals: [user:wang]
+  - id: full
+    policy: QcloudCCRFullAccess
+    principals: [user:tess]
+  - id: no-repository-delete
+    policy: ccr-no-delete
+    principals: [user:tess]
+  - id: one-tag
+    policy: pull-one-tag
+    principals: [user:tq]
 """
 
 POLICIES = {
@@ -196,6 +229,7 @@ POLICIES = {
     "tencent/ccr-no-delete.json": TENCENT_NO_DELETE,
     "alibaba/juzhong-read.json": ALIBABA_JUZHONG_READ,
     "alibaba/nginx-admin.json": ALIBABA_NGINX_ADMIN,
+    "tencent/pull-one-tag.json": TENCENT_PULL_ONE_TAG,
     "bindings.yaml": BINDINGS,
 }
 
@@ -217,6 +251,10 @@ USERS = {  # login -> groups
     "ted": [],
     "li": [],
     "wang": [],
+    "oadmin": ["Administrators"],
+    "oall": ["tenancy-admins"],
+    "tess": [],
+    "tq": [],
 }
 SERVICE_ACCOUNTS: dict[str, list[str]] = {"thal-ci": []}
 
@@ -291,6 +329,8 @@ CASES = [
     Case("oci", "pull", "olga", "acme-comp/{u}", False, why="name-pattern"),
     Case("oci", "delete", "omar", "acme-comp/{u}", True, "oci/acme.policy#4", why="managers"),
     Case("oci", "delete", "oscar", "acme-{u}/api", False, why="restricted-pushers"),
+    Case("oci", "delete", "oadmin", "anything-{u}/x", True, "oci-builtin#Administrators", why="administrators-group"),
+    Case("oci", "push", "oall", "anything-{u}/x", True, "oci/acme.policy#5", why="manage-all-resources"),
     # Tencent CAM
     Case("tencent", "push", "tom", "foo/{u}", True, "foo-maintainers/foo-maintainer#0", why="foo"),
     Case("tencent", "push", "tom", "bar/{u}", False, why="not-foo"),
@@ -482,3 +522,250 @@ def test_the_cases_cover_every_dialect_operation_and_outcome() -> None:
     for dialect in ("native", "thalassa", "oci", "tencent", "alibaba"):
         covered = {(c.operation, c.allowed) for c in CASES if c.dialect == dialect}
         assert covered == {(op, allowed) for op in ("push", "pull", "delete") for allowed in (True, False)}, dialect
+
+
+# -- the readings of issue "every cloud's policy means here what it means in that cloud" -------
+# A second regproxy with the token service (so podman and skopeo take the Bearer token flow, and
+# a short-lived credential's session policy travels inside the tokens issued for it).
+
+
+# seed 003, scenario 1 as a session policy: pull in juzhong only
+ALIBABA_SESSION_POLICY = """\
+{
+  "Version": "1",
+  "Statement": [
+    {"Action": ["cr:Get*", "cr:List*", "cr:PullRepository"], "Effect": "Allow",
+     "Resource": ["acs:cr:*:*:repository/juzhong/*"]}
+  ]
+}
+"""
+
+READINGS_BINDINGS = """\
+bindings:
+  - id: org-admin
+    policy: registry:admin
+    principals: [user:orga]
+  - id: builders
+    policy: registry:developer
+    principals: [service-account:thal-ci]
+  - id: deployers
+    policy: AliyunContainerRegistryFullAccess
+    principals: [service-account:deployer]
+"""
+
+READINGS_POLICIES = {"bindings.yaml": READINGS_BINDINGS}
+READINGS_USERS = ["orga", "root"]
+NO_REGISTRY_SCOPE = ("rpc-objstore", "objstore-secret")  # thal-ci, scope [objectStorage]
+PULL_SCOPE = ("rpc-pull", "pull-secret")  # thal-ci, scope containerRegistry:pull
+
+
+@functools.cache
+def readings_identities() -> str:
+    def account(name: str) -> dict[str, Any]:
+        return {"name": name, "password": hash_password(password(name), log_n=10)}
+
+    return yaml.safe_dump(
+        {
+            "users": [account(n) for n in READINGS_USERS],
+            "service_accounts": [account("thal-ci"), {"name": "deployer"}],
+            "access_credentials": [
+                {
+                    "id": NO_REGISTRY_SCOPE[0],
+                    "secret": hash_password(NO_REGISTRY_SCOPE[1], log_n=10),
+                    "principal": "service-account:thal-ci",
+                    "scope": ["objectStorage"],
+                },
+                {
+                    "id": PULL_SCOPE[0],
+                    "secret": hash_password(PULL_SCOPE[1], log_n=10),
+                    "principal": "service-account:thal-ci",
+                    "scope": "containerRegistry:pull",
+                },
+            ],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def readings(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    workdir = tmp_path_factory.mktemp("regproxy-readings")
+    server = Proxy(
+        workdir,
+        registry.url,
+        policies=READINGS_POLICIES,
+        identities=readings_identities(),
+        settings={
+            "dialects": {
+                "thalassa": {"projects": {"A": ["thal-a"], "B": ["thal-b"]}},
+                "alibaba": {
+                    "region": "cn-hangzhou",
+                    "account": "1234567890123456",
+                    "account_owners": ["user:root"],
+                },
+            },
+            "tokens": {"signing_key": str(write_ec_key(workdir / "signing.pem"))},
+        },
+    )
+    for name in READINGS_POLICIES:
+        (server.policies_dir / name).parent.mkdir(parents=True, exist_ok=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def decisive(proxy: Proxy, principal: str, repository: str, method: str, target: str) -> dict[str, Any]:
+    """The audit event of one request (polled until it is written)."""
+
+    def found() -> dict[str, Any] | None:
+        return next(
+            (
+                e
+                for e in proxy.audit_events()
+                if e["principal"] == principal
+                and e["repository"] == repository
+                and e["method"] == method
+                and e["path"] == target
+            ),
+            None,
+        )
+
+    return wait_until(found, timeout=10, what=f"the audit event of {method} {target}")
+
+
+def test_tencent_a_repository_delete_deny_next_to_a_broad_allow_leaves_tag_deletes(
+    gate: Proxy, registry: Registry, skopeo: Skopeo, image: Image
+) -> None:
+    """Seed 002's "prohibit deleting any image repository" (a deny of ccr:BatchDeleteRepository
+    and ccr:DeleteRepository) next to QcloudCCRFullAccess: a tag delete (ccr:DeleteTag, its own
+    permission) is allowed and reaches the registry; skopeo's delete by digest is refused."""
+    repository = f"tess/{unique('app')}"
+    tag = unique("t")
+    push_image(registry.url, repository, image, tag)
+
+    by_digest = skopeo.run(
+        "delete", "--tls-verify=false", "--retry-times", "0", "--creds", creds("tess"),
+        f"docker://{gate.address}/{repository}:{tag}",
+    )  # fmt: skip
+    assert_client_denied(by_digest)
+    refused = decisive(gate, "user:tess", repository, "DELETE", f"/v2/{repository}/manifests/{image.digest}")
+    assert refused["decision"] == "explicit-deny"
+    assert "no-repository-delete/ccr-no-delete#0" in refused["statements"]
+    assert direct_manifest(registry, repository, image.digest) == 200
+
+    mark = len(registry.requests())
+    target = f"/v2/{repository}/manifests/{tag}"
+    response = request(gate.url, "DELETE", target, auth=("tess", password("tess")))
+    assert response.status != 403, (response.status, response.body)
+    assert [line for line in registry.requests()[mark:] if f'"DELETE {target} ' in line], "never forwarded"
+    allowed = decisive(gate, "user:tess", repository, "DELETE", target)
+    assert (allowed["decision"], allowed["statements"]) == ("allowed", ["full/QcloudCCRFullAccess#0"])
+
+
+def test_tencent_a_tag_qualified_pull_is_accepted_and_grants_no_pull(
+    gate: Proxy, registry: Registry, podman: Podman, image: Image
+) -> None:
+    """`ccr:pull` on `qcs::ccr:::repo/tq/app:v1`: CAM accepts the document (so regproxy loaded
+    the set) and checks ccr:pull against the repository, which a tag resource never names."""
+    push_image(registry.url, "tq/app", image, "v1")
+    assert podman.login(gate.address, "tq", password("tq")).ok
+    assert_client_denied(podman.pull(f"{gate.address}/tq/app:v1"))
+    refused = decisive(gate, "user:tq", "tq/app", "GET", "/v2/tq/app/manifests/v1")
+    assert (refused["decision"], refused["statements"]) == ("default-deny", [])
+
+
+def test_thalassa_an_organisation_binding_reaches_project_namespaces(
+    readings: Proxy, registry: Registry, skopeo: Skopeo, podman: Podman, image: Image, tmp_path: Path
+) -> None:
+    """registry:admin bound at the organisation: push into project B's namespace, pull from
+    project A's — bindings inherit downward."""
+    layout = write_layout(tmp_path / "layout", image)
+    pushed = f"thal-b/{unique('app')}"
+    run = skopeo.copy(f"oci:{layout}:latest", f"docker://{readings.address}/{pushed}:v1", dest_creds=creds("orga"))
+    assert run.ok, str(run)
+    assert direct_manifest(registry, pushed, "v1") == 200
+    pulled = f"thal-a/{unique('app')}"
+    push_image(registry.url, pulled, image, "v1")
+    assert podman.login(readings.address, "orga", password("orga")).ok
+    assert podman.pull(f"{readings.address}/{pulled}:v1").ok
+    event = decisive(readings, "user:orga", pulled, "GET", f"/v2/{pulled}/manifests/v1")
+    assert (event["decision"], event["statements"]) == ("allowed", ["org-admin/registry:admin#1"])
+
+
+def test_thalassa_a_credential_without_a_registry_scope_logs_in_and_gets_nothing(
+    readings: Proxy, registry: Registry, podman: Podman, skopeo: Skopeo, image: Image, tmp_path: Path
+) -> None:
+    """A credential made for other services (scope [objectStorage]) authenticates, and every
+    registry request through it is refused with scope-deny; a pull-only one pulls, never pushes."""
+    repository = f"thal-a/{unique('app')}"
+    push_image(registry.url, repository, image, "v1")
+    assert podman.login(readings.address, *NO_REGISTRY_SCOPE).ok  # authenticates
+    assert_client_denied(podman.pull(f"{readings.address}/{repository}:v1"))
+    refused = next(
+        e
+        for e in wait_until(
+            lambda: [e for e in readings.audit_events() if e.get("credential") == NO_REGISTRY_SCOPE[0]
+                     and e["repository"] == repository and e["status"] == 403] or None,
+            timeout=10,
+            what="the refusal of the no-scope credential",
+        )
+    )  # fmt: skip
+    assert refused["decision"] == "scope-deny" and refused["principal"] == "service-account:thal-ci"
+
+    assert podman.login(readings.address, *PULL_SCOPE).ok
+    assert podman.pull(f"{readings.address}/{repository}:v1").ok
+    layout = write_layout(tmp_path / "layout", image)
+    pushed = skopeo.copy(
+        f"oci:{layout}:latest", f"docker://{readings.address}/{repository}:v2", dest_creds=":".join(PULL_SCOPE)
+    )
+    assert_client_denied(pushed)
+    assert direct_manifest(registry, repository, "v2") == 404
+
+
+def test_alibaba_the_account_owner_may_do_anything(
+    readings: Proxy, registry: Registry, skopeo: Skopeo, image: Image, tmp_path: Path
+) -> None:
+    """Seed 003: "an Alibaba Cloud account has full access to all resources it owns" — no policy
+    bound to `root`, which is named in dialects.alibaba.account_owners."""
+    layout = write_layout(tmp_path / "layout", image)
+    repository = f"anywhere/{unique('app')}"
+    target = f"docker://{readings.address}/{repository}:v1"
+    assert skopeo.copy(f"oci:{layout}:latest", target, dest_creds=creds("root")).ok
+    deleted = skopeo.run("delete", "--tls-verify=false", "--retry-times", "0", "--creds", creds("root"), target)
+    assert deleted.ok, str(deleted)
+    assert direct_manifest(registry, repository, image.digest) == 404
+    event = decisive(readings, "user:root", repository, "DELETE", f"/v2/{repository}/manifests/{image.digest}")
+    assert (event["decision"], event["statements"]) == ("allowed", ["alibaba-builtin#AccountOwner"])
+
+
+def test_alibaba_a_session_policy_narrows_a_short_lived_credential(
+    readings: Proxy, registry: Registry, podman: Podman, skopeo: Skopeo, image: Image, tmp_path: Path
+) -> None:
+    """`regproxy credentials issue --session-policy`: the deployer role holds
+    AliyunContainerRegistryFullAccess, the session policy allows pulls in juzhong only; the
+    credential (through the token flow) pulls from juzhong, and its push is a scope-deny."""
+    (tmp_path / "session.json").write_text(ALIBABA_SESSION_POLICY)
+    issued = subprocess.run(
+        [sys.executable, "-m", "regproxy", "credentials", "issue", "--config", str(readings.config_path),
+         "--principal", "service-account:deployer", "--ttl", "10m",
+         "--session-policy", str(tmp_path / "session.json"), "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    credential = json.loads(issued.stdout)
+    repository = f"juzhong/{unique('app')}"
+    push_image(registry.url, repository, image, "v1")
+
+    assert podman.login(readings.address, credential["username"], credential["password"]).ok
+    assert podman.pull(f"{readings.address}/{repository}:v1").ok
+    layout = write_layout(tmp_path / "layout", image)
+    sts_creds = f"{credential['username']}:{credential['password']}"
+    pushed = skopeo.copy(f"oci:{layout}:latest", f"docker://{readings.address}/{repository}:v2", dest_creds=sts_creds)
+    assert_client_denied(pushed)
+    assert direct_manifest(registry, repository, "v2") == 404
+    refusals = wait_until(
+        lambda: [e for e in readings.audit_events() if e["repository"] == repository and e["status"] == 403] or None,
+        timeout=10,
+        what="the refused push",
+    )
+    assert {e["decision"] for e in refusals} == {"scope-deny"}
+    assert {e["principal"] for e in refusals} == {"service-account:deployer"}

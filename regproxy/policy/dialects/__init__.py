@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from regproxy.errors import SourceLocation
+from regproxy.errors import PolicyError, SourceLocation
 from regproxy.policy.model import PrincipalRef, Statement
 
 
@@ -40,6 +40,20 @@ class DialectContext:
     # Alibaba: this deployment's region and account, matched against RAM resource ARNs.
     alibaba_region: str = "local"
     alibaba_account: str = "0"
+    # Alibaba: the principals that are the Alibaba Cloud account itself ("an Alibaba Cloud
+    # account has full access to all resources it owns"): `user:NAME` / `service-account:NAME`.
+    alibaba_account_owners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One key of a dialect's own section of the config (``dialects.<dialect>.<key>``)."""
+
+    key: str  # within the section: `projects`
+    kind: str  # `globs-map` (name -> namespace globs), `str`, or `principals` (list of refs)
+    field: str  # the DialectContext field it sets
+    help: str  # one line for the README's configuration table
+    legacy: str | None = None  # the flat spelling `dialects.<legacy>` older configs use
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,9 @@ class Document:
     location: SourceLocation
     needs_binding: bool  # True when principals come from bindings.yaml
     aliases: tuple[str, ...] = ()  # other names a binding may use (Thalassa slugs)
+    # Accepted as the cloud accepts it, but probably not what the author meant (a statement
+    # that matches nothing); `regproxy check` prints these.
+    warnings: tuple[PolicyError, ...] = ()
 
 
 class Dialect(Protocol):

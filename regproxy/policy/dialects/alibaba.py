@@ -25,23 +25,42 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.oci.actions import DELETE_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext, Document
-from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
-from regproxy.policy.jsonsource import (
-    JsonArray,
-    JsonObject,
-    JsonSyntaxError,
-    at,
-    at_key,
-    load_json,
-    string_list,
+from regproxy.oci.actions import ALL_ACTIONS, Action
+from regproxy.policy.conditions import NotPrincipal
+from regproxy.policy.dialects import DialectContext, Document, Setting
+from regproxy.policy.dialects.attached import bind_statements
+from regproxy.policy.dialects.iamjson import CloudAction, Keys, Vocabulary, compile_iam_json, glob_actions
+from regproxy.policy.model import (
+    Effect,
+    PrincipalRef,
+    PrincipalSelector,
+    ResourcePattern,
+    Statement,
 )
-from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
+
+# The config section `dialects.alibaba` (policies/README.md, "Configuration").
+SETTINGS = (
+    Setting(
+        "region", "str", "alibaba_region", "this deployment's region id, matched against ARNs", legacy="alibaba_region"
+    ),
+    Setting(
+        "account",
+        "str",
+        "alibaba_account",
+        "this deployment's account id, matched against ARNs",
+        legacy="alibaba_account",
+    ),
+    Setting(
+        "account_owners",
+        "principals",
+        "alibaba_account_owners",
+        "principals that are the Alibaba Cloud account itself: full access, exempt from RAM denies",
+    ),
+)
 
 DIALECT = "alibaba"
 
@@ -54,19 +73,14 @@ class Level(StrEnum):
     CONSOLE = "console"  # namespaces, instances, tokens, builds: nothing at the edge
 
 
-@dataclass(frozen=True, slots=True)
-class CloudAction:
-    name: str  # "cr:PullRepository", as Alibaba spells it (matching ignores case)
-    level: Level
-    actions: frozenset[Action]
-
-
 _R, _L, _C = Level.REPOSITORY, Level.LISTING, Level.CONSOLE
 _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("cr:PullRepository", _R, frozenset({Action.PULL, Action.LIST})),
     ("cr:PushRepository", _R, frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})),
     ("cr:CreateRepository", _R, frozenset({Action.CREATE_REPOSITORY})),
-    ("cr:DeleteRepository", _R, DELETE_ACTIONS),
+    # Deleting a repository removes its content (manifests by digest, blobs), never a tag by
+    # name: that is cr:DeleteRepositoryTag, RAM's own action for it.
+    ("cr:DeleteRepository", _R, frozenset({Action.DELETE_MANIFEST, Action.DELETE_BLOB})),
     ("cr:DeleteRepositoryTag", _R, frozenset({Action.DELETE_TAG, Action.DELETE_MANIFEST})),
     ("cr:ListRepositoryTag", _R, frozenset({Action.LIST})),
     ("cr:GetRepositoryTag", _R, frozenset({Action.LIST})),
@@ -90,8 +104,20 @@ ALIBABA_ACTIONS: dict[str, CloudAction] = {
 }
 _MAPPED = [a.name.lower() for a in ALIBABA_ACTIONS.values() if a.actions]
 
-# The system policies, verbatim from Alibaba's documentation.
+# The system policies a registry user binds. The Container Registry pair is verbatim from seed
+# 003. AdministratorAccess (named in seed 003) is Alibaba's `*` on `*`. ReadOnlyAccess is
+# Alibaba's every-product read-only policy: its Container Registry part is the `*:Get*`,
+# `*:List*`, `*:Describe*`, `*:Query*`, `*:BatchGet*` and `*:BatchQuery*` patterns (the rest
+# names other products' actions), and it names no `cr:PullRepository`: it browses, never pulls.
 SYSTEM_POLICIES: dict[str, str] = {
+    "AdministratorAccess": """{
+        "Statement": [ { "Action": "*", "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
+    "ReadOnlyAccess": """{
+        "Statement": [ { "Action": [ "*:Describe*", "*:List*", "*:Get*", "*:BatchGet*",
+                                     "*:Query*", "*:BatchQuery*" ],
+                         "Effect": "Allow", "Resource": "*" } ],
+        "Version": "1" }""",
     "AliyunContainerRegistryFullAccess": """{
         "Statement": [ { "Action": "cr:*", "Effect": "Allow", "Resource": "*" } ],
         "Version": "1" }""",
@@ -101,15 +127,8 @@ SYSTEM_POLICIES: dict[str, str] = {
         "Version": "1" }""",
 }
 
-_DOCUMENT_KEYS = frozenset({"Version", "Statement"})
-_STATEMENT_KEYS = frozenset({"Sid", "Effect", "Action", "NotAction", "Resource", "Condition"})
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _PATH = re.compile(r"[a-z0-9._/*-]+")
-_IP_OPERATORS = {"IpAddress": False, "NotIpAddress": True}  # operator -> negated
-_DATE_OPERATORS = {
-    "DateEquals": "eq", "DateNotEquals": "ne", "DateLessThan": "lt",
-    "DateLessThanEquals": "le", "DateGreaterThan": "gt", "DateGreaterThanEquals": "ge",
-}  # fmt: skip
 
 
 class AlibabaDialect:
@@ -122,10 +141,12 @@ class AlibabaDialect:
         return compile_ram(text, location, stem, context)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
-        return tuple(
+        system = tuple(
             compile_ram(text, SourceLocation(f"<system {DIALECT}/{name}>"), name, context)
             for name, text in SYSTEM_POLICIES.items()
         )
+        owner = account_owner_document(context)
+        return system if owner is None else (*system, owner)
 
     def bind(
         self,
@@ -135,86 +156,69 @@ class AlibabaDialect:
         binding_id: str,
         context: DialectContext,
     ) -> tuple[Statement, ...]:
-        return bind_statements(document, principals, project, binding_id)
+        owners = account_owners(context)
+        for ref in principals:
+            if ref in owners:
+                raise PolicyError(
+                    document.location,
+                    f"binding `{binding_id}`: `{ref}` is the Alibaba Cloud account, which has full "
+                    "access to all resources it owns; RAM attaches policies to RAM users, groups and roles",
+                )
+        statements = bind_statements(document, principals, project, binding_id)
+        if not owners:
+            return statements
+        # RAM policies govern RAM identities, never the account itself: a Deny bound to a group
+        # the owner is also in does not reach the owner.
+        exempt = NotPrincipal(frozenset(str(o) for o in owners))
+        return tuple(
+            replace(s, conditions=(*s.conditions, exempt)) if s.effect is Effect.DENY else s for s in statements
+        )
+
+
+ACCOUNT_OWNER_STATEMENT = "alibaba-builtin#AccountOwner"
+
+
+def account_owners(context: DialectContext) -> tuple[PrincipalRef, ...]:
+    """The configured account owners as principal selectors; ``ValueError`` for anything but a
+    user or service account."""
+    refs = tuple(PrincipalRef.parse(text) for text in context.alibaba_account_owners)
+    for ref in refs:
+        if ref.selector not in (PrincipalSelector.USER, PrincipalSelector.SERVICE_ACCOUNT):
+            raise ValueError(f"an Alibaba account owner is `user:NAME` or `service-account:NAME`, not `{ref}`")
+    return refs
+
+
+def account_owner_document(context: DialectContext) -> Document | None:
+    """Seed 003: "an Alibaba Cloud account has full access to all resources it owns". Every
+    repository behind this deployment belongs to its account, so the owners may do anything:
+    a standing statement, needing no binding."""
+    owners = account_owners(context)
+    if not owners:
+        return None
+    location = SourceLocation("<alibaba built-in account owner>")
+    statement = Statement(
+        id=ACCOUNT_OWNER_STATEMENT,
+        effect=Effect.ALLOW,
+        principals=owners,
+        actions=ALL_ACTIONS,
+        resources=(ResourcePattern("**"),),
+        location=location,
+        dialect=DIALECT,
+    )
+    return Document("AccountOwner", DIALECT, (statement,), location, needs_binding=False)
 
 
 def compile_ram(text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
     """One RAM document → a :class:`Document` of statements waiting for their principals."""
-    try:
-        data = load_json(text)
-    except JsonSyntaxError as exc:
-        raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
-    if not isinstance(data, JsonObject):
-        raise PolicyError(location, "a RAM policy is a JSON object with `Version` and `Statement`")
-    where = at(location, data)
-    _check_keys(data, _DOCUMENT_KEYS, where, "policy")
-    if "Version" not in data:
-        raise PolicyError(where, '`Version` is required (RAM policies are Version "1")')
-    if data["Version"] != "1":
-        raise PolicyError(at_key(location, data, "Version"), '`Version` must be the string "1"')
-    raw = data.get("Statement")
-    if not isinstance(raw, JsonArray) or not raw:
-        raise PolicyError(where, "`Statement` must be a non-empty list of statements")
-    statements: list[Statement] = []
-    ids: set[str] = set()
-    for index, item in enumerate(raw):
-        item_where = SourceLocation(location.file, raw.line_of(index))
-        sid = _sid(item, item_where, index)
-        if sid in ids:
-            raise PolicyError(item_where, f"statement id `{sid}` is used twice (check `Sid`)")
-        ids.add(sid)
-        statements.extend(_compile_statement(item, item_where, f"{name}#{sid}", context))
-    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
+    return compile_iam_json(text, location, name, VOCABULARY, context)
 
 
-def _sid(item: object, location: SourceLocation, index: int) -> str:
-    if not isinstance(item, JsonObject):
-        raise PolicyError(location, "a statement is a JSON object")
-    if "Sid" not in item:
-        return str(index)
-    sid = item["Sid"]
-    if not isinstance(sid, str) or not sid.strip():
-        raise PolicyError(at_key(location, item, "Sid"), "`Sid` must be a non-empty string")
-    return sid.strip()
+def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
+    """:func:`actions_named`, and whether the word named one action (RAM warns about none)."""
+    return actions_named(word, location), False
 
 
-def _compile_statement(
-    item: JsonObject, location: SourceLocation, sid: str, context: DialectContext
-) -> list[Statement]:
-    _check_keys(item, _STATEMENT_KEYS, location, "statement")
-    for key in ("Effect", "Resource"):
-        if key not in item:
-            raise PolicyError(location, f"statement needs `{key}`")
-    if ("Action" in item) == ("NotAction" in item):
-        raise PolicyError(location, "statement needs exactly one of `Action` and `NotAction`")
-    effect_text = item["Effect"]
-    if not isinstance(effect_text, str) or effect_text.lower() not in ("allow", "deny"):
-        raise PolicyError(at_key(location, item, "Effect"), "`Effect` must be `Allow` or `Deny`")
-
-    key = "Action" if "Action" in item else "NotAction"
-    named: dict[str, CloudAction] = {}
-    for word, where in _strings(item, key, location):
-        named.update((a.name.lower(), a) for a in expand_action(word, where))
-    chosen = list(named.values()) if key == "Action" else [a for n, a in ALIBABA_ACTIONS.items() if n not in named]
-    resources = [parse_resource(word, where, context) for word, where in _strings(item, "Resource", location)]
-    reached: dict[frozenset[ResourcePattern], set[Action]] = {}
-    for level in (Level.REPOSITORY, Level.LISTING):
-        actions = {act for a in chosen if a.level is level for act in a.actions}
-        patterns = frozenset(p for r in resources for p in r.patterns(level))
-        if actions and patterns:
-            reached.setdefault(patterns, set()).update(actions)
-    conditions = _parse_conditions(item, location)
-    return build_statements(
-        reached,
-        sid,
-        effect=Effect(effect_text.lower()),
-        conditions=conditions,
-        location=location,
-        dialect=DIALECT,
-    )
-
-
-def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
+def actions_named(word: str, location: SourceLocation) -> list[CloudAction]:
     """A RAM action (``cr:PullRepository``, ``cr:Get*``, ``*``) → the known actions it names.
 
     Matching ignores case, as RAM's does. A ``cr:`` name regproxy does not know is accepted as
@@ -225,13 +229,18 @@ def expand_action(word: str, location: SourceLocation) -> list[CloudAction]:
     if text == "*":
         return list(ALIBABA_ACTIONS.values())
     service, sep, api = text.partition(":")
-    if not sep or not service or not api or "*" in service:
+    if not sep or not service or not api:
         raise PolicyError(location, f"action `{word}` is not `service:ActionName` or `*`")
+    if "*" in service:
+        # `*:Get*` (ReadOnlyAccess writes these): every product's actions of that shape; here
+        # the cr ones, and none is no error (`*:BatchQuery*` names no cr action).
+        if not _glob_matches(service, "cr"):
+            return []
+        return glob_actions(f"cr:{api}", ALIBABA_ACTIONS)
     if service != "cr":
         return []
     if "*" in api:
-        pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
-        found = [a for n, a in ALIBABA_ACTIONS.items() if pattern.fullmatch(n)]
+        found = glob_actions(text, ALIBABA_ACTIONS)
         if not found:
             raise PolicyError(location, f"action `{word}` matches no cr action regproxy knows")
         return found
@@ -252,6 +261,9 @@ class RamResource:
     text: str
     path: str | None
     reachable: bool  # False: another product, resource type, region or account
+
+    def reach(self, action: CloudAction) -> tuple[ResourcePattern, ...]:
+        return self.patterns(Level(action.level)) if action.level in _EDGE_LEVELS else ()
 
     def patterns(self, level: Level) -> tuple[ResourcePattern, ...]:
         if not self.reachable:
@@ -303,74 +315,49 @@ def _glob_matches(pattern: str, value: str) -> bool:
     return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), value) is not None
 
 
-def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condition, ...]:
-    """RAM ``Condition``: operators AND, keys within an operator AND, values of a key OR."""
-    if "Condition" not in item:
-        return ()
-    raw = item["Condition"]
-    where = at_key(location, item, "Condition")
-    if not isinstance(raw, JsonObject) or not raw:
-        raise PolicyError(where, "`Condition` must be a non-empty object of operators")
-    out: list[Condition] = []
-    for operator, keys in raw.items():
-        op_where = at_key(location, raw, operator)
-        if not isinstance(keys, JsonObject) or not keys:
-            raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
-        if operator in _IP_OPERATORS:
-            expected = "acs:SourceIp"
-        elif operator in _DATE_OPERATORS:
-            expected = "acs:CurrentTime"
-        elif any(k.lower() == "acs:securetransport" for k in keys):
-            raise PolicyError(
-                op_where,
-                "`acs:SecureTransport` is not supported: the policy context carries no transport; "
-                "serve TLS only (no plain listener) instead",
-            )
-        else:
-            known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
-            raise PolicyError(
-                op_where,
-                f"condition operator `{operator}` is not supported at a registry edge (supported: {known})",
-            )
-        for key in keys:
-            key_where = at_key(location, keys, key)
-            if key.lower() != expected.lower():
-                raise PolicyError(key_where, f"`{operator}` tests `{expected}`, not `{key}`")
-            try:
-                values = [v for v, _ in string_list(keys, key, location)]
-                if operator in _IP_OPERATORS:
-                    out.append(ip_condition(values, negated=_IP_OPERATORS[operator]))
-                else:
-                    out.append(time_condition(_DATE_OPERATORS[operator], values))
-            except ValueError as exc:
-                raise PolicyError(key_where, f"`{operator}`: {exc}") from None
-    return tuple(out)
+_EDGE_LEVELS = frozenset({Level.REPOSITORY, Level.LISTING})
 
-
-def _strings(item: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
-    try:
-        return string_list(item, key, location)
-    except ValueError as exc:
-        raise PolicyError(at_key(location, item, key), str(exc)) from None
-
-
-def _check_keys(obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str) -> None:
-    by_lower = {k.lower(): k for k in allowed}
-    for key in obj:
-        if key in allowed:
-            continue
-        where = at_key(location, obj, key)
-        if key.lower() in by_lower:
-            raise PolicyError(
-                where,
-                f"RAM element names are PascalCase: write `{by_lower[key.lower()]}`, not `{key}`",
-            )
-        if key.lower() == "principal":
-            raise PolicyError(
-                where,
-                "a RAM policy attached to users names no `Principal` (that element belongs to "
-                "resource-based and trust policies); attach this policy in bindings.yaml",
-            )
-        if key.lower() == "notresource":
-            raise PolicyError(where, "`NotResource` is not supported; list the resources instead")
-        raise PolicyError(where, f"unknown key `{key}` in {what}")
+VOCABULARY = Vocabulary(
+    dialect=DIALECT,
+    service="RAM",
+    keys=Keys(
+        version="Version",
+        statement="Statement",
+        effect="Effect",
+        action="Action",
+        resource="Resource",
+        condition="Condition",
+        sid="Sid",
+        not_action="NotAction",
+    ),
+    version="1",
+    element_case="PascalCase",
+    effects=("Allow", "Deny"),
+    expand_action=expand_action,
+    parse_resource=parse_resource,
+    known_actions=ALIBABA_ACTIONS,
+    normalise=str.lower,
+    ip_operators={"IpAddress": False, "NotIpAddress": True},
+    date_operators={
+        "DateEquals": "eq",
+        "DateNotEquals": "ne",
+        "DateLessThan": "lt",
+        "DateLessThanEquals": "le",
+        "DateGreaterThan": "gt",
+        "DateGreaterThanEquals": "ge",
+    },
+    ip_key="acs:SourceIp",
+    time_key="acs:CurrentTime",
+    condition_keys_case_sensitive=False,
+    principal_message=(
+        "a RAM policy attached to users names no `Principal` (that element belongs to "
+        "resource-based and trust policies); attach this policy in bindings.yaml"
+    ),
+    key_hints={"notresource": "`NotResource` is not supported; list the resources instead"},
+    refused_condition_keys={
+        "acs:securetransport": (
+            "`acs:SecureTransport` is not supported: the policy context carries no transport; "
+            "serve TLS only (no plain listener) instead"
+        )
+    },
+)

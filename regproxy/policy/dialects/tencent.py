@@ -29,21 +29,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.oci.actions import DELETE_ACTIONS, Action
+from regproxy.oci.actions import Action
 from regproxy.policy.dialects import DialectContext, Document
-from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
-from regproxy.policy.jsonsource import (
-    JsonArray,
-    JsonObject,
-    JsonSyntaxError,
-    at,
-    at_key,
-    load_json,
-    string_list,
-)
+from regproxy.policy.dialects.attached import bind_statements
+from regproxy.policy.dialects.iamjson import CloudAction, Keys, Vocabulary, compile_iam_json, glob_actions
 from regproxy.policy.model import (
-    Condition,
-    Effect,
     PrincipalRef,
     ResourcePattern,
     Statement,
@@ -63,18 +53,10 @@ class Level(StrEnum):
     CONSOLE = "console"  # operation-level console/API call: nothing at the edge
 
 
-@dataclass(frozen=True, slots=True)
-class CloudAction:
-    name: str  # "ccr:pull", exactly as CAM spells it
-    level: Level
-    actions: frozenset[Action]
-
-    @property
-    def service(self) -> str:
-        return self.name.partition(":")[0]
-
-
 _PULL = frozenset({Action.PULL, Action.LIST})
+# Deleting a repository removes its content without naming a tag: manifests by digest and
+# blobs. Deleting a tag is `ccr:DeleteTag`, its own permission on its own resource.
+_DELETE_CONTENT = frozenset({Action.DELETE_MANIFEST, Action.DELETE_BLOB})
 _PUSH = frozenset({Action.PUSH, Action.TAG_CREATE, Action.TAG_OVERWRITE})
 _CREATE = frozenset({Action.CREATE_REPOSITORY})
 _DELETE_TAG = frozenset({Action.DELETE_TAG})
@@ -89,8 +71,8 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("ccr:pull", _R, _PULL),
     ("ccr:push", _R, _PUSH),
     ("ccr:CreateRepository", _R, _CREATE),
-    ("ccr:DeleteRepository", _R, DELETE_ACTIONS),
-    ("ccr:BatchDeleteRepository", _R, DELETE_ACTIONS),
+    ("ccr:DeleteRepository", _R, _DELETE_CONTENT),
+    ("ccr:BatchDeleteRepository", _R, _DELETE_CONTENT),
     ("ccr:DeleteTag", _T, _DELETE_TAG),
     ("ccr:BatchDeleteTag", _R, _DELETE_TAG),
     ("ccr:GetUserRepositoryList", _R, _CATALOG),
@@ -100,8 +82,8 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("tcr:PullRepositoryPersonal", _R, _PULL),
     ("tcr:PushRepositoryPersonal", _R, _PUSH),
     ("tcr:CreateRepositoryPersonal", _R, _CREATE),
-    ("tcr:DeleteRepositoryPersonal", _R, DELETE_ACTIONS),
-    ("tcr:BatchDeleteRepositoryPersonal", _R, DELETE_ACTIONS),
+    ("tcr:DeleteRepositoryPersonal", _R, _DELETE_CONTENT),
+    ("tcr:BatchDeleteRepositoryPersonal", _R, _DELETE_CONTENT),
     ("tcr:DeleteImagePersonal", _R, _DELETE_TAG),
     ("tcr:BatchDeleteImagePersonal", _R, _DELETE_TAG),
     ("tcr:DescribeRepositoryOwnerPersonal", _R, _CATALOG),
@@ -112,7 +94,7 @@ _TABLE: tuple[tuple[str, Level, frozenset[Action]], ...] = (
     ("tcr:PullRepository", _E, _PULL),
     ("tcr:PushRepository", _E, _PUSH),
     ("tcr:CreateRepository", _E, _CREATE),
-    ("tcr:DeleteRepository", _E, DELETE_ACTIONS),
+    ("tcr:DeleteRepository", _E, _DELETE_CONTENT),
     ("tcr:DeleteImage", _E, _DELETE_TAG),
     ("tcr:DescribeRepositories", _E, _CATALOG),
     ("tcr:DescribeImages", _E, _LIST),
@@ -159,17 +141,9 @@ PRESETS: dict[str, str] = {
          "resource": "*", "effect": "allow"}]}""",
 }
 
-_DOCUMENT_KEYS = frozenset({"version", "statement"})
-_STATEMENT_KEYS = frozenset({"effect", "action", "resource", "condition"})
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _PATH = re.compile(r"[a-z0-9._/*-]+")
 _TAG = re.compile(r"[A-Za-z0-9._*-]+")
-
-_IP_OPERATORS = {"ip_equal": False, "ip_not_equal": True}  # operator -> negated
-_DATE_OPERATORS = {
-    "date_equal": "eq", "date_not_equal": "ne", "date_less_than": "lt",
-    "date_less_than_equal": "le", "date_greater_than": "gt", "date_greater_than_equal": "ge",
-}  # fmt: skip
 
 
 class TencentDialect:
@@ -199,69 +173,7 @@ class TencentDialect:
 
 def compile_cam(text: str, location: SourceLocation, name: str) -> Document:
     """One CAM document → a :class:`Document` of statements waiting for their principals."""
-    try:
-        data = load_json(text)
-    except JsonSyntaxError as exc:
-        raise PolicyError(SourceLocation(location.file, exc.line), exc.message) from exc
-    if not isinstance(data, JsonObject):
-        raise PolicyError(location, "a CAM policy is a JSON object with `version` and `statement`")
-    where = at(location, data)
-    _check_keys(data, _DOCUMENT_KEYS, where, "policy")
-    if "version" not in data:
-        raise PolicyError(where, '`version` is required (CAM policies are version "2.0")')
-    if data["version"] != "2.0":
-        raise PolicyError(
-            at_key(location, data, "version"),
-            f'`version` must be the string "2.0", not `{_json_text(data["version"])}`',
-        )
-    raw = data.get("statement")
-    if not isinstance(raw, JsonArray) or not raw:
-        raise PolicyError(where, "`statement` must be a non-empty list of statements")
-    statements: list[Statement] = []
-    for index, item in enumerate(raw):
-        item_where = SourceLocation(location.file, raw.line_of(index))
-        statements.extend(_compile_statement(item, item_where, f"{name}#{index}"))
-    return Document(name, DIALECT, tuple(statements), location, needs_binding=True)
-
-
-def _compile_statement(item: object, location: SourceLocation, sid: str) -> list[Statement]:
-    if not isinstance(item, JsonObject):
-        raise PolicyError(location, "a statement is a JSON object")
-    _check_keys(item, _STATEMENT_KEYS, location, "statement")
-    for key in ("effect", "action", "resource"):
-        if key not in item:
-            raise PolicyError(location, f"statement needs `{key}`")
-    effect_text = item["effect"]
-    if not isinstance(effect_text, str) or effect_text.lower() not in ("allow", "deny"):
-        raise PolicyError(at_key(location, item, "effect"), "`effect` must be `allow` or `deny`")
-    effect = Effect(effect_text.lower())
-
-    cloud_actions: list[CloudAction] = []
-    explicit: list[tuple[CloudAction, SourceLocation]] = []
-    for word, where in _strings(item, "action", location):
-        found, is_explicit = expand_action(word, where)
-        cloud_actions.extend(found)
-        if is_explicit:
-            explicit.extend((a, where) for a in found)
-    resources = [parse_resource(word, where) for word, where in _strings(item, "resource", location)]
-    conditions = _parse_conditions(item, location)
-
-    # (service, level) → the canonical actions checked there, and the patterns that reach it.
-    reached: dict[frozenset[ResourcePattern], set[Action]] = {}
-    for service in SERVICES:
-        for level in _EDGE_LEVELS:
-            actions: set[Action] = set()
-            for a in cloud_actions:
-                if a.service == service and a.level is level:
-                    actions |= a.actions
-            patterns = frozenset(p for r in resources for p in r.patterns(service, level))
-            if actions and patterns:
-                reached.setdefault(patterns, set()).update(actions)
-    for action, where in explicit:
-        if action.level in _EDGE_LEVELS and not any(r.patterns(action.service, action.level) for r in resources):
-            raise PolicyError(where, _unreachable(action))
-
-    return build_statements(reached, sid, effect=effect, conditions=conditions, location=location, dialect=DIALECT)
+    return compile_iam_json(text, location, name, VOCABULARY, DialectContext())
 
 
 def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
@@ -281,8 +193,7 @@ def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction
     if service not in SERVICES:
         return [], False  # another product's permission: nothing at a registry edge
     if "*" in api:
-        pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
-        found = [a for n, a in TENCENT_ACTIONS.items() if pattern.fullmatch(n)]
+        found = glob_actions(text, TENCENT_ACTIONS)
         if not found:
             raise PolicyError(location, f"action `{word}` matches no {service} action regproxy knows")
         return found, False
@@ -297,20 +208,26 @@ def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction
     return [], False
 
 
-def _unreachable(action: CloudAction) -> str:
+def _unreachable(action: CloudAction) -> str | None:
+    if action.level not in _EDGE_LEVELS:
+        return None
     if action.level is Level.TAG:
         return (
             f"`{action.name}` is checked against `qcs::ccr:::repo/NAMESPACE/NAME:TAG` and no "
-            "resource of this statement can name a tag (write `…/NAME:*` or end it with `*`)"
+            "resource of this statement can name a tag, so it grants or denies nothing "
+            "(write `…/NAME:*` or end it with `*`)"
         )
     if action.level is Level.ENTERPRISE:
         return (
             f"`{action.name}` is a TCR Enterprise action, reached here only through the "
-            f"resource `*`; for the Personal Edition write `{action.name}Personal`"
+            f"resource `*`, so this statement grants or denies nothing with it; for the "
+            f"Personal Edition write `{action.name}Personal`"
         )
     return (
         f"`{action.name}` is checked against `qcs::{action.service}:::repo/NAMESPACE/NAME` "
-        f"and no resource of this statement names a {action.service} repository"
+        f"and no resource of this statement names a {action.service} repository (a "
+        "tag-qualified resource names a tag, which only `ccr:DeleteTag` is checked against), "
+        "so it grants or denies nothing"
     )
 
 
@@ -321,6 +238,9 @@ class CamResource:
     text: str
     services: frozenset[str]  # the products whose registry resources it can name
     path: str | None  # the glob after `repo/`; None: every resource of those services
+
+    def reach(self, action: CloudAction) -> tuple[ResourcePattern, ...]:
+        return self.patterns(action.service, Level(action.level)) if action.level in _EDGE_LEVELS else ()
 
     def patterns(self, service: str, level: Level) -> tuple[ResourcePattern, ...]:
         """The repository/tag patterns this resource covers at ``level`` for ``service``."""
@@ -335,7 +255,7 @@ class CamResource:
         return ()  # namespaces: nothing at the edge; Enterprise: `repo/` never names it
 
 
-def parse_resource(text: str, location: SourceLocation) -> CamResource:
+def parse_resource(text: str, location: SourceLocation, context: DialectContext | None = None) -> CamResource:
     if text == "*":
         return CamResource(text, frozenset(SERVICES), None)
     parts = text.split(":", 5)
@@ -403,72 +323,39 @@ def _tag_patterns(path: str) -> tuple[ResourcePattern, ...]:
     return tuple(out)
 
 
-def _parse_conditions(item: JsonObject, location: SourceLocation) -> tuple[Condition, ...]:
-    """CAM ``condition``: operators AND, keys within an operator AND, values of a key OR."""
-    if "condition" not in item:
-        return ()
-    raw = item["condition"]
-    where = at_key(location, item, "condition")
-    if not isinstance(raw, JsonObject) or not raw:
-        raise PolicyError(where, "`condition` must be a non-empty object of operators")
-    out: list[Condition] = []
-    for operator, keys in raw.items():
-        op_where = at_key(location, raw, operator)
-        if operator in _IP_OPERATORS:
-            expected = "qcs:ip"
-        elif operator in _DATE_OPERATORS:
-            expected = "qcs:current_time"
-        else:
-            known = ", ".join(f"`{o}`" for o in (*_IP_OPERATORS, *_DATE_OPERATORS))
-            raise PolicyError(
-                op_where,
-                f"condition operator `{operator}` is not supported at a registry edge (supported: {known})",
-            )
-        if not isinstance(keys, JsonObject) or not keys:
-            raise PolicyError(op_where, f"`{operator}` must be an object of condition keys")
-        for key in keys:
-            if key != expected:
-                raise PolicyError(at_key(location, keys, key), f"`{operator}` tests `{expected}`, not `{key}`")
-            values = _values(keys, key, location)
-            try:
-                if operator in _IP_OPERATORS:
-                    out.append(ip_condition(values, negated=_IP_OPERATORS[operator]))
-                else:
-                    out.append(time_condition(_DATE_OPERATORS[operator], values))
-            except ValueError as exc:
-                raise PolicyError(at_key(location, keys, key), f"`{operator}`: {exc}") from None
-    return tuple(out)
-
-
-def _values(obj: JsonObject, key: str, location: SourceLocation) -> list[str]:
-    try:
-        return [v for v, _ in string_list(obj, key, location)]
-    except ValueError as exc:
-        raise PolicyError(at_key(location, obj, key), str(exc)) from None
-
-
-def _strings(item: JsonObject, key: str, location: SourceLocation) -> list[tuple[str, SourceLocation]]:
-    try:
-        return string_list(item, key, location)
-    except ValueError as exc:
-        raise PolicyError(at_key(location, item, key), str(exc)) from None
-
-
-def _check_keys(obj: JsonObject, allowed: frozenset[str], location: SourceLocation, what: str) -> None:
-    for key in obj:
-        if key in allowed:
-            continue
-        where = at_key(location, obj, key)
-        if key.lower() in allowed:
-            raise PolicyError(where, f"CAM element names are lower-case: write `{key.lower()}`, not `{key}`")
-        if key.lower() == "principal":
-            raise PolicyError(
-                where,
-                "a CAM policy attached to users names no `principal` (that element belongs to "
-                "role trust and bucket policies); attach this policy in bindings.yaml",
-            )
-        raise PolicyError(where, f"unknown key `{key}` in {what}")
-
-
-def _json_text(value: object) -> str:
-    return value if isinstance(value, str) else repr(value)
+VOCABULARY = Vocabulary(
+    dialect=DIALECT,
+    service="CAM",
+    keys=Keys(
+        version="version",
+        statement="statement",
+        effect="effect",
+        action="action",
+        resource="resource",
+        condition="condition",
+    ),
+    version="2.0",
+    element_case="lower-case",
+    effects=("allow", "deny"),
+    expand_action=expand_action,
+    parse_resource=parse_resource,
+    known_actions=TENCENT_ACTIONS,
+    normalise=str,
+    ip_operators={"ip_equal": False, "ip_not_equal": True},
+    date_operators={
+        "date_equal": "eq",
+        "date_not_equal": "ne",
+        "date_less_than": "lt",
+        "date_less_than_equal": "le",
+        "date_greater_than": "gt",
+        "date_greater_than_equal": "ge",
+    },
+    ip_key="qcs:ip",
+    time_key="qcs:current_time",
+    condition_keys_case_sensitive=True,
+    principal_message=(
+        "a CAM policy attached to users names no `principal` (that element belongs to "
+        "role trust and bucket policies); attach this policy in bindings.yaml"
+    ),
+    unreachable=_unreachable,
+)

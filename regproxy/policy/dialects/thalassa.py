@@ -22,10 +22,10 @@ narrows each binding to its scope:
 
 - a binding at a project (``project: A``) reaches only the namespaces that
   :attr:`DialectContext.thalassa_projects` maps to ``A``; an unknown project is an error;
-- an organisation binding (no ``project``) reaches only organisation-scoped namespaces, those
-  in no project. Project-scoped namespaces exist only within an active project context (seed:
-  "created and listed only within an active project context"), so reaching them takes a
-  binding at that project.
+- an organisation binding (no ``project``) reaches every namespace of the organisation,
+  project-scoped ones included: IAM bindings inherit downward, and what the seed confines is a
+  project-level binding ("a principal with project-level access on project A cannot access
+  project B's namespaces").
 
 The access credential a client logs in with is an upper bound on top of policy:
 :func:`credential_scope` gives the scope for Thalassa's credential scope names.
@@ -35,18 +35,31 @@ is silent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from regproxy.errors import PolicyError, SourceLocation
-from regproxy.identity.principal import CredentialScope, ScopeGrant, compile_repository_glob
+from regproxy.identity.credential_scopes import credential_scope as identity_credential_scope
+from regproxy.identity.principal import CredentialScope, compile_repository_glob
 from regproxy.oci import grammar
-from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.oci.actions import DELETE_ACTIONS, Action
+from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
+from regproxy.policy.patterns import NamespaceScopedPattern
 from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+
+# The config section `dialects.thalassa` (policies/README.md, "Configuration").
+SETTINGS = (
+    Setting(
+        "projects",
+        "globs-map",
+        "thalassa_projects",
+        "project name -> namespace globs scoped to it; a project-level binding reaches only these",
+        legacy="thalassa_projects",
+    ),
+)
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -121,12 +134,7 @@ def actions_for(resources: Iterable[IamResource], permissions: Iterable[Permissi
 
 # --- access credential scopes (seed, "Access credential scopes") ---------------------------
 
-PULL_SCOPE_ACTIONS = frozenset({Action.PULL, Action.LIST, Action.CATALOG})
-_SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
-    "containerRegistry": ALL_ACTIONS,  # push and pull
-    "containerRegistry:all": ALL_ACTIONS,  # push and pull
-    "containerRegistry:pull": PULL_SCOPE_ACTIONS,  # pull only
-}
+THALASSA_SCOPES = ("containerRegistry", "containerRegistry:all", "containerRegistry:pull")
 
 
 def credential_scope(name: str) -> CredentialScope:
@@ -134,14 +142,13 @@ def credential_scope(name: str) -> CredentialScope:
 
     ``containerRegistry`` and ``containerRegistry:all`` bound nothing (push and pull);
     ``containerRegistry:pull`` bounds to pull, list and catalog. Raises ``ValueError`` for a
-    name Thalassa does not issue (names are case-sensitive, as Thalassa writes them).
+    name Thalassa does not issue (names are case-sensitive, as Thalassa writes them). One table
+    for the whole project: :mod:`regproxy.identity.credential_scopes`.
     """
-    try:
-        actions = _SCOPE_ACTIONS[name]
-    except KeyError:
-        known = ", ".join(_SCOPE_ACTIONS)
-        raise ValueError(f"unknown thalassa credential scope `{name}` (known: {known})") from None
-    return CredentialScope(name, (ScopeGrant("**", actions),))
+    if name not in THALASSA_SCOPES:
+        known = ", ".join(THALASSA_SCOPES)
+        raise ValueError(f"unknown thalassa credential scope `{name}` (known: {known})")
+    return identity_credential_scope(name)
 
 
 # --- built-in policies (seed, "Built-in policies" and "IaaS policy inclusion") -------------
@@ -191,43 +198,6 @@ BUILTIN_NAMES: frozenset[str] = frozenset(n for role in BUILTIN_ROLES for n in (
 
 
 # --- resource patterns ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceScopedPattern(ResourcePattern):
-    """A repository glob further limited by the repository's namespace.
-
-    ``within``: the namespace must match one of these globs (a project's namespaces);
-    ``excluded``: it must match none of them (organisation scope: no project's namespace).
-    Used only where the intersection is not itself a glob; otherwise bind() emits plain
-    :class:`ResourcePattern` values, which the evaluator can index by namespace.
-    """
-
-    within: tuple[str, ...] | None = None
-    excluded: tuple[str, ...] = ()
-    _within_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
-    _excluded_re: tuple[Callable[[str], bool], ...] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        ResourcePattern.__post_init__(self)
-        object.__setattr__(self, "_within_re", tuple(compile_repository_glob(g) for g in self.within or ()))
-        object.__setattr__(self, "_excluded_re", tuple(compile_repository_glob(g) for g in self.excluded))
-
-    def __str__(self) -> str:
-        text = ResourcePattern.__str__(self)
-        if self.within is not None:
-            text += " in namespaces " + ", ".join(self.within)
-        if self.excluded:
-            text += " outside namespaces " + ", ".join(self.excluded)
-        return text
-
-    def matches(self, repository: str, tag: str | None) -> bool:
-        if not ResourcePattern.matches(self, repository, tag):
-            return False
-        namespace = grammar.namespace_of(repository)
-        if self.within is not None and not any(m(namespace) for m in self._within_re):
-            return False
-        return not any(m(namespace) for m in self._excluded_re)
 
 
 def _namespace_in(namespace: str, globs: Iterable[str]) -> bool:
@@ -315,11 +285,13 @@ class ThalassaDialect:
     ) -> tuple[Statement, ...]:
         projects = context.thalassa_projects
         within: tuple[str, ...] | None
+        excluded: tuple[str, ...] = ()
         if project is None:
+            # IAM inherits downward: an organisation binding reaches every namespace of the
+            # organisation, project-scoped ones included.
             within = None
-            excluded = tuple(dict.fromkeys(g for globs in projects.values() for g in globs))
         elif project in projects:
-            within, excluded = tuple(projects[project]), ()
+            within = tuple(projects[project])
         else:
             known = ", ".join(f"`{p}`" for p in sorted(projects)) or "none is configured"
             raise PolicyError(

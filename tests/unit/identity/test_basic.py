@@ -42,6 +42,7 @@ access_credentials:
   - id: cred-old
     secret: "{hash_password("s3", log_n=FAST)}"
     principal: service-account:ci
+    scope: containerRegistry
     expires: 2000-01-01T00:00:00Z
 {extra}
 """

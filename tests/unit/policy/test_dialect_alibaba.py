@@ -919,7 +919,7 @@ def test_binding_errors(principals: str, message: str) -> None:
 def test_system_policies_compile_from_their_published_json() -> None:
     """The built-ins are the seed's JSON, compiled by the code that compiles pasted documents."""
     documents = {d.name: d for d in AlibabaDialect().builtins(HANGZHOU)}
-    assert set(documents) == set(SYSTEM_POLICIES)
+    assert set(documents) == set(SYSTEM_POLICIES)  # no account owner configured here
     (full,) = documents["AliyunContainerRegistryFullAccess"].statements
     (read,) = documents["AliyunContainerRegistryReadOnlyAccess"].statements
     assert full.actions == frozenset(Action) and [str(r) for r in full.resources] == ["**"]
@@ -940,3 +940,79 @@ def test_action_table_covers_the_vocabulary() -> None:
     """Every canonical action is reachable from some RAM action; every name is a `cr:` name."""
     assert all(name.startswith("cr:") for name in ALIBABA_ACTIONS)
     assert {a for entry in ALIBABA_ACTIONS.values() for a in entry.actions} == set(Action)
+
+
+# --- Every system policy a registry user binds ----------------------------------------------------
+
+SYSTEM_CASES = [
+    # (policy, action, effect): the policy's published JSON decides.
+    *(("AdministratorAccess", a, ALLOW) for a in Action),  # `*` on `*`
+    *(("AliyunContainerRegistryFullAccess", a, ALLOW) for a in Action),  # "cr:*" on "*"
+    *(("AliyunContainerRegistryReadOnlyAccess", a, ALLOW) for a in READS),  # "view … and pull images"
+    *(("AliyunContainerRegistryReadOnlyAccess", a, DENY) for a in WRITES),
+    # ReadOnlyAccess: `*:Get*`, `*:List*`, … and no `cr:PullRepository`: browse, never pull.
+    ("ReadOnlyAccess", A.LIST, ALLOW),
+    ("ReadOnlyAccess", A.CATALOG, ALLOW),
+    ("ReadOnlyAccess", A.PULL, DENY),
+    *(("ReadOnlyAccess", a, DENY) for a in WRITES),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "action", "effect"),
+    SYSTEM_CASES,
+    ids=[f"{p}-{a.value}-{'allowed' if e is ALLOW else 'denied'}" for p, a, e in SYSTEM_CASES],
+)
+def test_system_policy(policy: str, action: Action, effect: Effect) -> None:
+    files = setup({}, ("sys", policy, "[user:alice]"))
+    assert_decision(
+        decide(files, ALICE, action, "any/repo", "v1"), effect, (f"sys/{policy}#0",) if effect is ALLOW else ()
+    )
+
+
+def test_administrator_access_still_yields_to_an_explicit_deny() -> None:
+    """RAM: an explicit Deny wins over any Allow, AdministratorAccess's included."""
+    files = setup(
+        {"no-delete": ram(stmt('"cr:DeleteRepository"', '"acs:cr:*:*:repository/*"', effect="Deny"))},
+        ("sys", "AdministratorAccess", "[user:alice]"),
+        ("guard", "no-delete", "[user:alice]"),
+    )
+    assert_decision(decide(files, ALICE, A.DELETE_MANIFEST, "a/b"), DENY, ("guard/no-delete#0",))
+    assert_decision(decide(files, ALICE, A.PUSH, "a/b"), ALLOW, ("sys/AdministratorAccess#0",))
+
+
+# --- The account owner ------------------------------------------------------------------------------
+
+OWNED = DialectContext(alibaba_region="cn-hangzhou", alibaba_account="1234", alibaba_account_owners=("user:root",))
+ROOT = make_principal(PrincipalKind.USER, "root", groups=["devs"])
+
+
+@pytest.mark.parametrize("action", list(Action), ids=[a.value for a in Action])
+def test_the_account_owner_may_do_anything(action: Action) -> None:
+    """Seed 003: "an Alibaba Cloud account has full access to all resources it owns" — with no
+    policy attached, and not even a document in the policies directory."""
+    decision = decide({}, ROOT, action, "juzhong/nginx", "v1", context=OWNED)
+    assert_decision(decision, ALLOW, ("alibaba-builtin#AccountOwner",))
+    assert not decide({}, ALICE, action, "juzhong/nginx", "v1", context=OWNED).allowed
+
+
+def test_a_ram_deny_on_a_group_does_not_reach_the_account_owner() -> None:
+    """RAM policies govern RAM identities; a Deny bound to a group the owner is in still denies
+    its other members."""
+    files = setup(
+        {"no-delete": ram(stmt('"cr:*"', '"*"', effect="Deny"))},
+        ("guard", "no-delete", "[group:devs]"),
+    )
+    assert_decision(decide(files, ROOT, A.DELETE_BLOB, "a/b", context=OWNED), ALLOW, ("alibaba-builtin#AccountOwner",))
+    assert_decision(decide(files, DEV, A.PULL, "a/b", context=OWNED), DENY, ("guard/no-delete#0",))
+
+
+def test_a_ram_policy_is_never_bound_to_the_account_owner() -> None:
+    files = setup({}, ("b", "AliyunContainerRegistryReadOnlyAccess", "[user:root]"))
+    with pytest.raises(PolicySetInvalid) as caught:
+        compile_policy_set(files, OWNED, 1)
+    assert "is the Alibaba Cloud account" in caught.value.errors[0].message
+
+
+def test_without_owners_configured_nobody_is_the_owner() -> None:
+    assert not decide({}, ROOT, A.PULL, "a/b").allowed

@@ -334,10 +334,10 @@ CASES = [
         A.DELETE_TAG,
         "bar/app",
         "v1",
-        ALLOW,
-        ("b/delete-foo-bar#0",),
+        DENY,
+        (),
         {},
-        id="seed-delete-repository-covers-its-tags",
+        id="seed-delete-repository-is-not-delete-tag",
     ),
     pytest.param(
         "delete-foo-bar",
@@ -403,10 +403,10 @@ CASES = [
         A.DELETE_TAG,
         "any/where",
         "v1",
-        DENY,
-        ("guard/no-delete#0",),
+        ALLOW,
+        ("full/QcloudCCRFullAccess#0",),
         {},
-        id="seed-deny-delete-covers-tags-everywhere",
+        id="seed-deny-delete-repository-leaves-delete-tag",
     ),
     pytest.param(
         "deny-delete",
@@ -1061,30 +1061,6 @@ ERRORS = [
         id="resource-project-refused",
     ),
     pytest.param(
-        {"x": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar"'))},
-        "tencent/x.json:4",
-        "can name a tag",
-        id="delete-tag-needs-a-tag-resource",
-    ),
-    pytest.param(
-        {"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/bar:v1"'))},
-        "tencent/x.json:4",
-        "names a ccr repository",
-        id="pull-on-tag-resource-refused",
-    ),
-    pytest.param(
-        {"x": cam(stmt('"ccr:pull"', '"qcs::tcr:::repo/foo/*"'))},
-        "tencent/x.json:4",
-        "names a ccr repository",
-        id="ccr-action-on-tcr-resource-refused",
-    ),
-    pytest.param(
-        {"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:::repo/foo/*"'))},
-        "tencent/x.json:4",
-        "write `tcr:PullRepositoryPersonal`",
-        id="enterprise-action-on-personal-resource",
-    ),
-    pytest.param(
         {"x": cam(stmt('"ccr:pull"', '"*"', condition='{"string_equal": {"qcs:tag/team": "a"}}'))},
         "tencent/x.json:7",
         "`string_equal` is not supported",
@@ -1165,7 +1141,7 @@ def test_compiled_statements_carry_their_source() -> None:
     assert str(statement.location) == "tencent/manage-foo.json:3"
     assert statement.dialect == "tencent"
     assert statement.actions == frozenset(
-        {A.CREATE_REPOSITORY, A.PUSH, A.TAG_CREATE, A.TAG_OVERWRITE, A.DELETE_TAG, A.DELETE_MANIFEST, A.DELETE_BLOB}
+        {A.CREATE_REPOSITORY, A.PUSH, A.TAG_CREATE, A.TAG_OVERWRITE, A.DELETE_MANIFEST, A.DELETE_BLOB}
     )
     assert [str(r) for r in statement.resources] == ["foo/**"]
 
@@ -1186,3 +1162,70 @@ def test_every_mapped_action_is_a_known_word() -> None:
     """The table maps names to canonical actions only; console names map to none."""
     assert all(name.partition(":")[0] in ("ccr", "tcr") for name in TENCENT_ACTIONS)
     assert {a for entry in TENCENT_ACTIONS.values() for a in entry.actions} == set(Action)
+
+
+# --- Accepted as CAM accepts them, with a warning -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("docs", "where", "message"),
+    [
+        pytest.param(
+            {"x": cam(stmt('"ccr:DeleteTag"', '"qcs::ccr:::repo/foo/bar"'))},
+            "tencent/x.json:4",
+            "can name a tag",
+            id="delete-tag-on-a-repository-resource",
+        ),
+        pytest.param(
+            {"x": cam(stmt('"ccr:pull"', '"qcs::ccr:::repo/foo/bar:v1"'))},
+            "tencent/x.json:4",
+            "names a ccr repository",
+            id="pull-on-a-tag-resource",
+        ),
+        pytest.param(
+            {"x": cam(stmt('"ccr:pull"', '"qcs::tcr:::repo/foo/*"'))},
+            "tencent/x.json:4",
+            "names a ccr repository",
+            id="ccr-action-on-a-tcr-resource",
+        ),
+        pytest.param(
+            {"x": cam(stmt('"tcr:PullRepository"', '"qcs::tcr:::repo/foo/*"'))},
+            "tencent/x.json:4",
+            "write `tcr:PullRepositoryPersonal`",
+            id="enterprise-action-on-a-personal-resource",
+        ),
+    ],
+)
+def test_warning(docs: dict[str, str], where: str, message: str) -> None:
+    """A statement CAM accepts but that can match nothing for an action is accepted, with a warning."""
+    policy_set = compile_policy_set({f"tencent/{name}.json": text for name, text in docs.items()}, CONTEXT, 1)
+    (warning,) = policy_set.warnings
+    assert warning.startswith(where + ": ")
+    assert message in warning
+
+
+TAGGED = setup(
+    {
+        "pull-v1": cam(stmt('["ccr:pull", "ccr:DeleteTag"]', '"qcs::ccr:::repo/ns/name:v1"')),
+    },
+    ("b", "pull-v1", "[user:alice]"),
+)
+
+
+@pytest.mark.parametrize(
+    ("action", "tag", "effect", "statements"),
+    [
+        # Seed: "The ${tag} field currently is only for authenticating the permissions for deleting."
+        pytest.param(A.DELETE_TAG, "v1", ALLOW, ("b/pull-v1#0",), id="tagged-delete-tag-allowed"),
+        pytest.param(A.DELETE_TAG, "v2", DENY, (), id="tagged-delete-other-tag-denied"),
+        # ccr:pull is checked against qcs::ccr:::repo/${namespace}/${name}: a tag resource never matches.
+        pytest.param(A.PULL, "v1", DENY, (), id="tagged-pull-grants-no-pull"),
+        pytest.param(A.PULL, None, DENY, (), id="tagged-pull-grants-no-blob-pull"),
+        pytest.param(A.LIST, None, DENY, (), id="tagged-pull-grants-no-list"),
+    ],
+)
+def test_a_tag_qualified_statement_is_decided_as_cam_decides_it(
+    action: Action, tag: str | None, effect: Effect, statements: tuple[str, ...]
+) -> None:
+    assert_decision(decide(TAGGED, alice(), action, "ns/name", tag), effect, statements)
+    assert len(compile_policy_set(TAGGED, CONTEXT, 1).warnings) == 1
