@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 # The venv's commands first; sbin last, for tools such as nginx under a minimal PATH.
 export PATH := $(BIN):$(PATH):/usr/local/sbin:/usr/sbin:/sbin
 
-.PHONY: run test deps deps-runtime deps-test deps-dev lint format typecheck pytest unit bench shell lock clean
+.PHONY: run test deps deps-runtime deps-test deps-dev lint format typecheck pytest unit coverage bench shell lock clean
 
 run: deps-runtime
 	scripts/quickstart.sh
@@ -47,6 +47,11 @@ pytest: deps-test
 
 unit: deps-test
 	$(BIN)/python -m pytest tests/unit
+
+# pytest with branch coverage of regproxy/ ([tool.coverage] in pyproject.toml); about twice the
+# CPU of a plain run, so not part of `make test`.
+coverage: deps-test
+	$(BIN)/python -m pytest --cov --cov-report=term
 
 bench: deps-test
 	$(BIN)/python bench/run_all.py

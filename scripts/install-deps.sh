@@ -12,8 +12,8 @@
 # Python packages go into the project's virtual environment .venv/, never into the system
 # interpreter, exactly as the lock (requirements/*.txt) pins them, every file checked against
 # its hash; then regproxy itself, editable, with no dependency resolution of its own.
-# The venv is made by $PYTHON (default: python3 on PATH). When the lock or pyproject.toml
-# changes, the venv is built anew, so nothing an earlier lock installed stays behind.
+# The venv is made by $PYTHON (default: python3 on PATH). When the lock or pyproject.toml's
+# [project] changes, the venv is built anew, so nothing an earlier lock installed stays behind.
 #
 # Idempotent and quiet when nothing is missing. Every failure stops with its message. A tool
 # that cannot be installed (no apt-get, not root and no sudo) is a warning locally, where the
@@ -85,14 +85,21 @@ locks=(requirements/build.txt requirements/runtime.txt)
 [ "$rank" -ge 2 ] && locks+=(requirements/test.txt)
 [ "$rank" -ge 3 ] && locks+=(requirements/dev.txt)
 
-# The venv as installed: the interpreter, the lock and pyproject.toml (line 1), and the widest
-# profile installed so far (line 2: dev includes test includes runtime).
+# What the venv was built from (line 1 of the stamp): the lock, what pyproject.toml says of the
+# package (its [project] and [build-system] tables: dependencies, entry points; not tool
+# settings), and the interpreter. Line 2: the widest profile installed so far (dev includes
+# test includes runtime).
 stamp=$VENV/.regproxy-lock
-state=$(cat requirements/*.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+fingerprint() {
+  { cat requirements/*.txt
+    "$1" -c 'import json, sys, tomllib
+d = tomllib.load(open("pyproject.toml", "rb"))
+print(json.dumps([d["project"], d["build-system"], sys.version], sort_keys=True))'
+  } | sha256sum | cut -d' ' -f1
+}
 
 if [ -x "$VENV/bin/python" ]; then
-  state="$state $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
-  if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$state" ]; then
+  if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$(fingerprint "$VENV/bin/python")" ]; then
     [ "$(sed -n 2p "$stamp")" -ge "$rank" ] && exit 0
   else
     echo "$VENV was built from another lock (or by hand): building it anew"
@@ -107,7 +114,6 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
   echo "creating $VENV with $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
   "$PYTHON" -m venv "$VENV"
-  state="$(cat requirements/*.txt pyproject.toml | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
 fi
 
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
@@ -119,4 +125,4 @@ for f in "${locks[@]}"; do req+=(-r "$f"); done
 # setuptools (--no-build-isolation) rather than whatever the index has today.
 "${pip[@]}" install -q --no-deps --no-build-isolation -e .
 "${pip[@]}" check
-printf '%s\n%s\n' "$state" "$rank" > "$stamp"
+printf '%s\n%s\n' "$(fingerprint "$VENV/bin/python")" "$rank" > "$stamp"
