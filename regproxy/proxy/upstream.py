@@ -101,6 +101,8 @@ def build_ssl_context(config: UpstreamConfig) -> ssl.SSLContext | None:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return str(exc.verify_message)  # "unable to get local issuer certificate", "IP address mismatch, …"
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return str(exc.reason).lower().replace("_", " ")
     return str(exc) or type(exc).__name__
@@ -109,15 +111,43 @@ def _reason(exc: BaseException) -> str:
 def describe_connection_error(exc: BaseException) -> str:
     """What went wrong reaching the registry, in an operator's words (for logs and /readyz)."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"the registry's TLS certificate does not verify: {_reason(exc.certificate_error)}"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-        return f"the TLS handshake with the registry failed: {_reason(cause)}"
-    if isinstance(exc, ssl.SSLError):
-        return f"the TLS handshake with the registry failed: {_reason(exc)}"
+        reason = _reason(exc.certificate_error)
+        hint = " (signed by a private CA? set upstream.ca_file)" if "issuer" in reason else ""
+        return f"the registry's TLS certificate does not verify: {reason}{hint}"
+    tls = _ssl_error_in(exc)
+    if tls is not None:
+        reason = _reason(tls)
+        if "alert" in reason and "certificate" in reason:
+            return (
+                f"the registry refused the TLS handshake ({reason}): it wants a client certificate "
+                "it trusts (upstream.client_cert, upstream.client_key)"
+            )
+        return f"the TLS handshake with the registry failed: {reason}"
     if isinstance(exc, TimeoutError):
         return "the registry did not answer in time"
     return f"the registry cannot be reached: {exc}"
+
+
+def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
+    """The :class:`ssl.SSLError` behind an aiohttp connection error, if any (bounded walk)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(seen.os_error, ssl.SSLError):
+            return seen.os_error
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def operator_reason(exc: UpstreamUnavailable) -> str:
+    """The operator's reason behind a 503 (what /readyz and the log say; clients get less)."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError | TimeoutError | ssl.SSLError):
+        return describe_connection_error(cause)
+    return exc.message
 
 
 class UpstreamClient:
@@ -215,7 +245,7 @@ class UpstreamClient:
         except (aiohttp.ClientConnectionError, TimeoutError, ssl.SSLError) as exc:
             reason = describe_connection_error(exc)
             log.warning("upstream request failed: %s %s: %s", method, target.split("?", 1)[0], reason)
-            raise UpstreamUnavailable(reason) from exc
+            raise UpstreamUnavailable("the registry behind regproxy cannot be reached") from exc
 
     def invalidate(self, scope: str) -> None:
         self._tokens.pop(scope, None)
@@ -312,7 +342,7 @@ class UpstreamClient:
             self._challenge = None
             reason = describe_connection_error(exc)
             log.error("the registry's token service cannot be used: %s", reason)
-            raise UpstreamUnavailable(f"the registry's token service cannot be used: {reason}") from exc
+            raise UpstreamUnavailable("the registry's token service cannot be reached") from exc
         except (aiohttp.ClientError, orjson.JSONDecodeError, AttributeError) as exc:
             self._challenge = None
             log.error("the registry's token service gave an unusable answer: %s", exc)

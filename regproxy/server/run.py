@@ -25,8 +25,9 @@ import uvloop
 from aiohttp import web
 
 from regproxy.config import Config, HostPort
+from regproxy.errors import UpstreamUnavailable
 from regproxy.metrics import Metrics
-from regproxy.proxy.upstream import UpstreamClient
+from regproxy.proxy.upstream import UpstreamClient, operator_reason
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
 from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store
@@ -66,6 +67,8 @@ async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]
 async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]:
     try:
         response = await upstream.request("GET", "/v2/", {})
+    except UpstreamUnavailable as exc:  # its message says why: unreachable, TLS, refused credential
+        return False, f"upstream not usable: {operator_reason(exc)}"
     except Exception as exc:
         return False, f"upstream not answering: {type(exc).__name__}"
     async with response:
