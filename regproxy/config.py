@@ -44,7 +44,7 @@ class UpstreamConfig:
     ca_file: Path | None = None  # a private CA for an https:// upstream
     client_cert: Path | None = None  # mTLS towards the upstream: certificate (PEM) ...
     client_key: Path | None = None  # ... and its key (PEM)
-    probe_interval: float = 300.0  # seconds between capability probes of the upstream
+    probe_interval: float = 300.0  # seconds between capability probes of the upstream; 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +300,8 @@ def _build(v: dict[str, Any]) -> Config:
     if auth != "none" and not (v.get("upstream.username") and password):
         raise ConfigError("upstream.username", f"upstream.auth `{auth}` needs a username and a password")
     _check_upstream_tls(v)
+    if v.get("upstream.probe_interval", 0) < 0:
+        raise ConfigError("upstream.probe_interval", "must be 0 (off) or a number of seconds")
     if ("tls.cert" in v) != ("tls.key" in v):
         raise ConfigError("tls.key" if "tls.cert" in v else "tls.cert", "tls needs both cert and key")
     for key in ("tls.cert", "tls.key", "identities", "tokens.signing_key"):
@@ -324,7 +326,6 @@ def _build(v: dict[str, Any]) -> Config:
     for key in (
         "upstream.connect_timeout",
         "upstream.read_timeout",
-        "upstream.probe_interval",
         "limits.header_timeout",
         "limits.keepalive_timeout",
         "limits.shutdown_timeout",
