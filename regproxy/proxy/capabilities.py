@@ -6,7 +6,9 @@ answers 405. A policy may grant what the upstream cannot do; knowing it lets the
 ``UNSUPPORTED`` itself and ``regproxy check`` warn, instead of forwarding and passing on whatever
 the registry makes of it.
 
-Each probe is one small request whose answer tells one thing (OCI distribution spec v1.1):
+What the answers mean, and what a request needs, is pure and lives in
+:mod:`regproxy.oci.capability`; this module asks. Each probe is one small request whose answer
+tells one thing (OCI distribution spec v1.1):
 
 =================  =========================================================  ==================
 capability         request                                                    yes / no
@@ -32,93 +34,28 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-
-import orjson
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from regproxy.errors import UpstreamUnavailable
 from regproxy.metrics import Metrics
+from regproxy.oci.capability import (
+    INDEX_TYPE,
+    Capabilities,
+    Capability,
+    Support,
+    classify_manifest_deletion,
+    classify_referrers,
+    classify_tag_deletion,
+    unknown_support,
+)
 from regproxy.proxy.upstream import UpstreamClient, operator_reason
 
 log = logging.getLogger("regproxy.upstream")
 
 PROBE_REPOSITORY = "regproxy-probe/capabilities"
 ZERO_DIGEST = "sha256:" + "0" * 64
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
-
-
-class Capability(StrEnum):
-    TAG_DELETION = "tag-deletion"
-    MANIFEST_DELETION = "manifest-deletion"
-    REFERRERS = "referrers"
-    MOUNT = "mount"
-
-
-class Support(StrEnum):
-    YES = "yes"
-    NO = "no"
-    UNKNOWN = "unknown"
-
-
-def _unknown_all() -> dict[Capability, Support]:
-    return dict.fromkeys(Capability, Support.UNKNOWN)
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """One probe's findings. ``problem`` says, in the operator's words, why the registry could
-    not be used when ``reachable`` is false."""
-
-    reachable: bool = False
-    api_version: str = ""
-    support: Mapping[Capability, Support] = field(default_factory=_unknown_all)
-    problem: str = "not probed yet"
-    probed_at: float = 0.0
-
-    def supports(self, capability: Capability) -> Support:
-        return self.support.get(capability, Support.UNKNOWN)
-
-    def detail(self) -> str:
-        """One line for /readyz and the log: ``registry/2.0; tag-deletion no, referrers no, …``."""
-        if not self.reachable:
-            return f"upstream not usable: {self.problem}"
-        found = ", ".join(f"{c.value} {self.supports(c).value}" for c in Capability)
-        return f"upstream {self.api_version or '(no API version header)'}; {found}"
-
-
-# -- pure: one answer -> one finding -------------------------------------------------------------
-def classify_tag_deletion(status: int) -> Support:
-    if status in (202, 404):
-        return Support.YES  # deleted, or "no such tag": either way the registry deletes by tag
-    if status in (400, 405):
-        return Support.NO  # distribution 2.8 reads the tag as a malformed digest (400); 405 deletes off
-    return Support.UNKNOWN
-
-
-def classify_manifest_deletion(status: int) -> Support:
-    if status in (202, 404):
-        return Support.YES
-    if status == 405:
-        return Support.NO  # distribution with storage.delete.enabled false: UNSUPPORTED
-    return Support.UNKNOWN
-
-
-def classify_referrers(status: int, content_type: str, body: bytes) -> Support:
-    if status == 200:
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        try:
-            index = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return Support.UNKNOWN
-        if media_type == INDEX_TYPE and isinstance(index, dict) and isinstance(index.get("manifests"), list):
-            return Support.YES
-        return Support.UNKNOWN
-    if status == 404:
-        return Support.NO  # the spec forbids a 404 from a registry that implements referrers
-    return Support.UNKNOWN
 
 
 # -- the adapter: asking the registry ------------------------------------------------------------
@@ -130,17 +67,17 @@ async def probe_capabilities(
     try:
         response = await upstream.request("GET", "/v2/", {})
     except UpstreamUnavailable as exc:
-        return Capabilities(problem=operator_reason(exc), support={**_unknown_all(), **learned}, probed_at=clock())
+        return Capabilities(problem=operator_reason(exc), support={**unknown_support(), **learned}, probed_at=clock())
     async with response:
         await response.read()
         if response.status >= 500:
             return Capabilities(
                 problem=f"the registry answered /v2/ with {response.status}",
-                support={**_unknown_all(), **learned},
+                support={**unknown_support(), **learned},
                 probed_at=clock(),
             )
         api_version = response.headers.get(API_VERSION_HEADER, "")
-    support = _unknown_all() | learned
+    support = unknown_support() | learned
     delete_scope = f"repository:{PROBE_REPOSITORY}:delete"
     pull_scope = f"repository:{PROBE_REPOSITORY}:pull"
     tag = f"regproxy-probe-{secrets.token_hex(8)}"
@@ -238,13 +175,4 @@ def _comparable(found: Capabilities) -> tuple[object, ...]:
     return (found.reachable, found.api_version, tuple(sorted(found.support.items())), found.problem)
 
 
-__all__ = [
-    "Capabilities",
-    "Capability",
-    "CapabilityProbe",
-    "Support",
-    "classify_manifest_deletion",
-    "classify_referrers",
-    "classify_tag_deletion",
-    "probe_capabilities",
-]
+__all__ = ["PROBE_REPOSITORY", "CapabilityProbe", "probe_capabilities"]

@@ -1,5 +1,6 @@
-"""Capability probing at the upstream seam: each probe's answer means one thing, a refusal or a
-fault never means "unsupported", findings are metrics, and the timer is injected. The registries
+"""Capability probing at the upstream seam: the probes asked, a refusal or a fault never meaning
+"unsupported", findings as metrics and log lines, the timer injected (what each answer means is
+pinned in tests/unit/oci/test_capability.py). The registries
 here are in-process fakes answering as distribution 2.8 and an OCI 1.1 registry do; the real
 docker-registry is probed in tests/integration/test_upstream_capabilities.py."""
 
@@ -16,54 +17,11 @@ from aiohttp.test_utils import TestServer
 
 from regproxy.config import UpstreamConfig
 from regproxy.metrics import Metrics, render
-from regproxy.proxy.capabilities import (
-    INDEX_TYPE,
-    PROBE_REPOSITORY,
-    Capabilities,
-    Capability,
-    CapabilityProbe,
-    Support,
-    classify_manifest_deletion,
-    classify_referrers,
-    classify_tag_deletion,
-    probe_capabilities,
-)
+from regproxy.oci.capability import INDEX_TYPE, Capabilities, Capability, Support
+from regproxy.proxy.capabilities import PROBE_REPOSITORY, CapabilityProbe, probe_capabilities
 from regproxy.proxy.upstream import UpstreamClient
 
 Y, N, U = Support.YES, Support.NO, Support.UNKNOWN
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [(202, Y), (404, Y), (400, N), (405, N), (401, U), (403, U), (500, U), (503, U)],
-    ids=lambda v: str(v),
-)
-def test_tag_deletion_answers(status: int, expected: Support) -> None:
-    assert classify_tag_deletion(status) is expected
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"), [(202, Y), (404, Y), (405, N), (400, U), (401, U), (502, U)], ids=lambda v: str(v)
-)
-def test_manifest_deletion_answers(status: int, expected: Support) -> None:
-    assert classify_manifest_deletion(status) is expected
-
-
-@pytest.mark.parametrize(
-    ("status", "content_type", "body", "expected"),
-    [
-        (200, INDEX_TYPE, b'{"schemaVersion":2,"manifests":[]}', Y),
-        (200, INDEX_TYPE + "; charset=utf-8", b'{"manifests":[]}', Y),
-        (200, "text/html", b"<html>login</html>", U),  # a portal page is not the API
-        (200, INDEX_TYPE, b"not json", U),
-        (404, "text/plain", b"404 page not found", N),
-        (401, "application/json", b"{}", U),
-        (500, "application/json", b"{}", U),
-    ],
-    ids=["index", "index-charset", "html", "broken", "404", "401", "500"],
-)
-def test_referrers_answers(status: int, content_type: str, body: bytes, expected: Support) -> None:
-    assert classify_referrers(status, content_type, body) is expected
 
 
 @dataclass
