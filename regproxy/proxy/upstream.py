@@ -77,6 +77,12 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def challenge_scope(header: str) -> str:
+    """The ``scope`` a registry's Bearer challenge asks for ("" when it names none)."""
+    scheme, params = parse_challenge(header)
+    return params.get("scope", "").strip() if scheme == "bearer" else ""
+
+
 def build_ssl_context(config: UpstreamConfig) -> ssl.SSLContext | None:
     """The SSL context for an ``https://`` upstream with a private CA or a client certificate.
 
@@ -212,14 +218,22 @@ class UpstreamClient:
         """
         cached = self.config.auth == "bearer" and self._cached(scope) is not None
         response = await self._send(method, target, headers, scope, data)
-        if response.status == 401 and cached and not isinstance(data, AsyncIterable):
-            # the registry refused a token regproxy still trusted (revoked early, the issuer's
-            # key rotated, clocks apart): one fresh token, one more try
-            response.release()
-            self.invalidate(scope)
-            log.info("the registry refused a cached token for scope `%s`: fetching a new one", scope or "(none)")
-            response = await self._send(method, target, headers, scope, data)
-        return response
+        if response.status != 401 or self.config.auth != "bearer" or isinstance(data, AsyncIterable):
+            return response
+        wanted = challenge_scope(response.headers.get("WWW-Authenticate", ""))
+        if not cached and wanted in ("", scope):
+            return response  # a fresh token for the very scope asked: retrying changes nothing
+        # the registry refused a token regproxy still trusted (revoked early, the issuer's key
+        # rotated, clocks apart), or it names the scope it wants (Harbor and others spell some
+        # scopes their own way): one token for what it asked, one more try
+        response.release()
+        self.invalidate(scope)
+        log.info(
+            "the registry refused the token for scope `%s`%s: fetching a new one",
+            scope or "(none)",
+            f" and asked for `{wanted}`" if wanted and wanted != scope else "",
+        )
+        return await self._send(method, target, headers, scope, data, fetch_scope=wanted or scope)
 
     async def _send(
         self,
@@ -228,8 +242,10 @@ class UpstreamClient:
         headers: dict[str, str],
         scope: str,
         data: AsyncIterable[bytes] | bytes | None,
+        *,
+        fetch_scope: str | None = None,
     ) -> aiohttp.ClientResponse:
-        auth = await self._authorization(scope)
+        auth = await self._authorization(scope, scope if fetch_scope is None else fetch_scope)
         if auth:
             headers["authorization"] = auth
         try:
@@ -261,7 +277,9 @@ class UpstreamClient:
         self._tokens.move_to_end(scope)
         return entry[0]
 
-    async def _authorization(self, scope: str) -> str:
+    async def _authorization(self, scope: str, fetch_scope: str) -> str:
+        """The Authorization value for a request needing ``scope``; a token is fetched for
+        ``fetch_scope`` (the registry's own wording, once it named it) and cached under ``scope``."""
         if self.config.auth == "none":
             return ""
         if self.config.auth == "basic":
@@ -275,7 +293,7 @@ class UpstreamClient:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._pending[scope] = future
         try:
-            token, expires_in = await self._fetch_token(scope)
+            token, expires_in = await self._fetch_token(fetch_scope)
             value = f"Bearer {token}"
             self._tokens[scope] = (value, self._clock() + max(expires_in - TOKEN_MARGIN, 1.0))
             while len(self._tokens) > MAX_CACHED_TOKENS:

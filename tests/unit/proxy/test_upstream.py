@@ -23,6 +23,7 @@ from regproxy.proxy.upstream import (
     TOKEN_MARGIN,
     UpstreamClient,
     build_ssl_context,
+    challenge_scope,
     parse_challenge,
 )
 
@@ -58,6 +59,9 @@ class FakeRegistry:
             answer["expires_in"] = self.expires_in
         return web.json_response(answer)
 
+    def tokens_for(self, scope: str) -> list[str]:
+        return [f"Bearer tok-{n + 1}" for n, scopes in enumerate(self.token_scopes) if scopes == [scope]]
+
     async def any(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization")
         self.seen.append((request.method, request.path_qs, auth))
@@ -65,6 +69,12 @@ class FakeRegistry:
             await request.read()
         if auth is not None and auth.removeprefix("Bearer ") in self.refused_tokens:
             challenge = f'Bearer realm="http://{request.host}/token",service="reg",error="invalid_token"'
+            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+        if request.path.startswith("/v2/harbor/") and auth not in self.tokens_for("repository:harbor:*"):
+            challenge = (
+                f'Bearer realm="http://{request.host}/token",service="reg",'
+                'scope="repository:harbor:*",error="insufficient_scope"'
+            )
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if request.path.endswith("/redirect"):
             raise web.HTTPTemporaryRedirect("https://objects.example.com/blob")
@@ -328,3 +338,25 @@ def test_tls_files_that_are_not_pem_are_a_config_error_naming_the_key(tmp_path: 
     with pytest.raises(ConfigError, match=r"upstream\.client_cert"):
         build_ssl_context(UpstreamConfig(url="https://r.example", client_cert=junk, client_key=junk))
     assert build_ssl_context(UpstreamConfig(url="https://r.example")) is None
+
+
+async def test_a_registry_that_names_the_scope_it_wants_gets_a_token_for_it_once(
+    fake: tuple[FakeRegistry, str],
+) -> None:
+    """Harbor-style: the 401 challenge names the scope the registry wants; regproxy fetches a
+    token for exactly that, retries once, and keeps it for the next request of the same kind."""
+    registry, url = fake
+    client = await bearer_client(url)
+    try:
+        assert await get(client, "/v2/harbor/manifests/x", "repository:harbor:delete") == 200
+        assert await get(client, "/v2/harbor/manifests/x", "repository:harbor:delete") == 200
+    finally:
+        await client.close()
+    assert registry.token_scopes == [["repository:harbor:delete"], ["repository:harbor:*"]]
+    assert [auth for _, _, auth in registry.seen] == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]
+
+
+def test_the_scope_a_challenge_asks_for() -> None:
+    assert challenge_scope('Bearer realm="r",service="s",scope="repository:a:pull,push"') == "repository:a:pull,push"
+    assert challenge_scope('Bearer realm="r",service="s"') == ""
+    assert challenge_scope('Basic realm="r",scope="x"') == ""
