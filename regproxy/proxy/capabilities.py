@@ -49,7 +49,8 @@ from regproxy.oci.capability import (
     classify_tag_deletion,
     unknown_support,
 )
-from regproxy.proxy.upstream import UpstreamClient, operator_reason
+from regproxy.proxy.connection import operator_reason
+from regproxy.proxy.upstream import UpstreamClient
 
 log = logging.getLogger("regproxy.upstream")
 

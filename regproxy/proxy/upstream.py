@@ -22,7 +22,7 @@ The bearer flow, as distribution, Harbor and the cloud registries expect it:
 TLS towards the registry: ``upstream.ca_file`` (a private CA) and ``upstream.client_cert`` /
 ``client_key`` (mTLS) build the client's SSL context once, at start-up; a certificate the
 registry presents that does not verify, or a handshake the registry refuses, is reported as
-such, never as a plain "unreachable".
+such, never as a plain "unreachable" (:mod:`regproxy.proxy.connection`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ import aiohttp
 import orjson
 
 from regproxy.config import UpstreamConfig
-from regproxy.errors import ConfigError, UpstreamUnavailable
+from regproxy.errors import UpstreamUnavailable
+from regproxy.proxy.connection import build_ssl_context, describe_connection_error
 from regproxy.proxy.headers import origin_of
 
 log = logging.getLogger("regproxy.upstream")
@@ -81,79 +82,6 @@ def challenge_scope(header: str) -> str:
     """The ``scope`` a registry's Bearer challenge asks for ("" when it names none)."""
     scheme, params = parse_challenge(header)
     return params.get("scope", "").strip() if scheme == "bearer" else ""
-
-
-def build_ssl_context(config: UpstreamConfig) -> ssl.SSLContext | None:
-    """The SSL context for an ``https://`` upstream with a private CA or a client certificate.
-
-    None when neither is set (the system's trust store, no client certificate). A file that is
-    not a usable PEM is a :class:`ConfigError` naming the key, at start-up.
-    """
-    if config.ca_file is None and config.client_cert is None:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError("upstream.ca_file", f"`{config.ca_file}` is not a PEM CA bundle: {_reason(exc)}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if config.client_cert is not None:
-        try:
-            context.load_cert_chain(str(config.client_cert), str(config.client_key or config.client_cert))
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(
-                "upstream.client_cert", f"cannot load the client certificate and key: {_reason(exc)}"
-            ) from None
-    return context
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return str(exc.verify_message)  # "unable to get local issuer certificate", "IP address mismatch, …"
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason).lower().replace("_", " ")
-    return str(exc) or type(exc).__name__
-
-
-def describe_connection_error(exc: BaseException) -> str:
-    """What went wrong reaching the registry, in an operator's words (for logs and /readyz)."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        reason = _reason(exc.certificate_error)
-        hint = " (signed by a private CA? set upstream.ca_file)" if "issuer" in reason else ""
-        return f"the registry's TLS certificate does not verify: {reason}{hint}"
-    tls = _ssl_error_in(exc)
-    if tls is not None:
-        reason = _reason(tls)
-        if "alert" in reason and "certificate" in reason:
-            return (
-                f"the registry refused the TLS handshake ({reason}): it wants a client certificate "
-                "it trusts (upstream.client_cert, upstream.client_key)"
-            )
-        return f"the TLS handshake with the registry failed: {reason}"
-    if isinstance(exc, TimeoutError):
-        return "the registry did not answer in time"
-    return f"the registry cannot be reached: {exc}"
-
-
-def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
-    """The :class:`ssl.SSLError` behind an aiohttp connection error, if any (bounded walk)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(seen.os_error, ssl.SSLError):
-            return seen.os_error
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def operator_reason(exc: UpstreamUnavailable) -> str:
-    """The operator's reason behind a 503 (what /readyz and the log say; clients get less)."""
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientError | TimeoutError | ssl.SSLError):
-        return describe_connection_error(cause)
-    return exc.message
 
 
 class UpstreamClient:

@@ -27,7 +27,8 @@ from aiohttp import web
 from regproxy.config import Config, HostPort
 from regproxy.errors import UpstreamUnavailable
 from regproxy.metrics import Metrics
-from regproxy.proxy.upstream import UpstreamClient, operator_reason
+from regproxy.proxy.connection import operator_reason
+from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
 from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store

@@ -9,20 +9,18 @@ import base64
 import gzip
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from regproxy.config import UpstreamConfig
-from regproxy.errors import ConfigError, UpstreamUnavailable
+from regproxy.errors import UpstreamUnavailable
 from regproxy.proxy.upstream import (
     DEFAULT_EXPIRES_IN,
     MAX_CACHED_TOKENS,
     TOKEN_MARGIN,
     UpstreamClient,
-    build_ssl_context,
     challenge_scope,
     parse_challenge,
 )
@@ -328,16 +326,6 @@ async def test_bearer_auth_in_front_of_a_registry_without_a_challenge_is_unavail
     finally:
         await client.close()
         await server.close()
-
-
-def test_tls_files_that_are_not_pem_are_a_config_error_naming_the_key(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.pem"
-    junk.write_text("not a certificate\n")
-    with pytest.raises(ConfigError, match=r"upstream\.ca_file"):
-        build_ssl_context(UpstreamConfig(url="https://r.example", ca_file=junk))
-    with pytest.raises(ConfigError, match=r"upstream\.client_cert"):
-        build_ssl_context(UpstreamConfig(url="https://r.example", client_cert=junk, client_key=junk))
-    assert build_ssl_context(UpstreamConfig(url="https://r.example")) is None
 
 
 async def test_a_registry_that_names_the_scope_it_wants_gets_a_token_for_it_once(
