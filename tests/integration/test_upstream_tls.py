@@ -27,6 +27,7 @@ from tests.support.http import request
 from tests.support.oci import build_image
 from tests.support.pki import Authority, Issued
 from tests.support.proxy import EXAMPLES, ROOT, example_policies
+from tests.support.token_issuer import TokenIssuer
 from tests.support.upstreams import Tls, UpstreamRegistry
 
 pytestmark = pytest.mark.integration
@@ -166,3 +167,67 @@ def test_tls_files_that_cannot_be_used_stop_the_start_naming_the_key(
 def test_tls_files_for_a_plain_http_upstream_are_a_config_error(tmp_path: Path, authority: Authority) -> None:
     stderr = start_fails(tmp_path, {"url": "http://127.0.0.1:9", "ca_file": str(authority.cert)})
     assert "error: config `upstream.ca_file`: applies to an https:// upstream.url only" in stderr, stderr[-2000:]
+
+
+# -- TLS and the registry's own token auth together (Harbor behind a private CA) ----------------
+def token_tls_registry(authority: Authority, workdir: Path, *, realm_tls: bool) -> tuple[UpstreamRegistry, TokenIssuer]:
+    tls = authority.issue("token-issuer", server=True) if realm_tls else None
+    issuer = TokenIssuer(workdir / "issuer", tls=tls).start()
+    registry = UpstreamRegistry(
+        workdir / "registry",
+        auth=issuer.registry_auth(),
+        tls=Tls(authority.issue("token-registry", server=True)),
+        ca_file=authority.cert,
+    ).start()
+    return registry, issuer
+
+
+def bearer_tls_proxy(make_proxy: MakeProxy, registry: UpstreamRegistry, authority: Authority, tmp_path: Path) -> Proxy:
+    secret = tmp_path / "svc.password"
+    secret.write_text("svc-secret\n")
+    upstream = {
+        "url": registry.url,
+        "auth": "bearer",
+        "username": "svc",
+        "password_file": str(secret),
+        "ca_file": str(authority.cert),
+    }
+    return make_proxy(upstream_url=registry.url, settings={"upstream": upstream})
+
+
+def test_a_token_auth_registry_and_its_realm_behind_a_private_ca(
+    make_proxy: MakeProxy, authority: Authority, tmp_path: Path
+) -> None:
+    """The realm is HTTPS with the same private CA: regproxy trusts both through upstream.ca_file."""
+    registry, issuer = token_tls_registry(authority, tmp_path, realm_tls=True)
+    try:
+        proxy = bearer_tls_proxy(make_proxy, registry, authority, tmp_path)
+        repository = unique("team-a/tls-token")
+        image = build_image()
+        push_image(proxy.url, repository, image, "v1", auth=ALICE)
+        pulled = request(proxy.url, "GET", f"/v2/{repository}/manifests/v1", auth=BOB, headers=manifest_headers())
+        assert pulled.status == 200 and pulled.body == image.manifest.data
+        assert issuer.realm.startswith("https://") and issuer.fetches(f"repository:{repository}:pull,push")
+    finally:
+        registry.stop()
+        issuer.stop()
+
+
+def test_a_plain_http_realm_in_front_of_an_https_registry_never_gets_the_credential(
+    make_proxy: MakeProxy, authority: Authority, tmp_path: Path
+) -> None:
+    """A registry served over TLS whose challenge names an http:// realm would have regproxy send
+    its service credential in clear: regproxy refuses, the client gets a 503, the log says why."""
+    registry, issuer = token_tls_registry(authority, tmp_path, realm_tls=False)
+    try:
+        proxy = bearer_tls_proxy(make_proxy, registry, authority, tmp_path)
+        response = request(proxy.url, "GET", f"/v2/{unique('team-a/tls-token')}/tags/list", auth=BOB)
+        assert response.status == 503 and response.error_codes() == ["UNAVAILABLE"]
+        assert issuer.requests == []  # the credential was never sent
+        log = proxy.log_text()
+        assert f"the registry's token realm `{issuer.realm}` is plain HTTP: the service credential stays unsent" in (
+            log
+        )
+    finally:
+        registry.stop()
+        issuer.stop()

@@ -19,6 +19,7 @@ import base64
 import datetime
 import hashlib
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.pki import Issued
 
 
 def libtrust_key_id(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -59,6 +62,7 @@ class TokenIssuer:
     accounts: dict[str, str] = field(default_factory=lambda: {"svc": "svc-secret"})
     lifetime: int = 300
     use_x5c: bool = False
+    tls: Issued | None = None  # serve HTTPS with this certificate (PEM files)
     revoked: set[str] = field(default_factory=set)
     requests: list[IssuedRequest] = field(default_factory=list)
 
@@ -88,7 +92,8 @@ class TokenIssuer:
     @property
     def realm(self) -> str:
         assert self._server is not None, "not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/token"
 
     def registry_auth(self) -> dict[str, dict[str, str]]:
         """The ``auth:`` section of distribution's config that trusts this issuer."""
@@ -144,6 +149,10 @@ class TokenIssuer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(self.tls.cert), str(self.tls.key))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="token-issuer", daemon=True)
         self._thread.start()
         return self
