@@ -97,7 +97,7 @@ class UpstreamClient:
             raw = f"{config.username}:{config.password}".encode()
             self._basic = "Basic " + base64.b64encode(raw).decode()
         self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[str]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[str]] = {}  # (cached as, fetched for)
         self._challenge: dict[str, str] | None = None
 
     async def start(self) -> None:
@@ -215,11 +215,12 @@ class UpstreamClient:
         cached = self._cached(scope)
         if cached is not None:
             return cached
-        pending = self._pending.get(scope)
-        if pending is not None:  # another request is fetching this scope's token: wait for it
+        key = (scope, fetch_scope)
+        pending = self._pending.get(key)
+        if pending is not None:  # another request is fetching this very token: wait for it
             return await asyncio.shield(pending)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending[scope] = future
+        self._pending[key] = future
         try:
             token, expires_in = await self._fetch_token(fetch_scope)
             value = f"Bearer {token}"
@@ -238,7 +239,7 @@ class UpstreamClient:
             future.exception()  # retrieved here: a fetch nobody else waited for is not "never retrieved"
             raise
         finally:
-            del self._pending[scope]
+            del self._pending[key]
 
     async def _discover(self) -> dict[str, str]:
         if self._challenge is not None:
