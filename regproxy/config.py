@@ -43,6 +43,10 @@ class UpstreamConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 300.0
     pool_size: int = 256
+    ca_file: Path | None = None  # a private CA for an https:// upstream
+    client_cert: Path | None = None  # mTLS towards the upstream: certificate (PEM) ...
+    client_key: Path | None = None  # ... and its key (PEM)
+    probe_interval: float = 300.0  # seconds between capability probes of the upstream; 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,10 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "upstream.connect_timeout": "float",
     "upstream.read_timeout": "float",
     "upstream.pool_size": "int",
+    "upstream.ca_file": "path",
+    "upstream.client_cert": "path",
+    "upstream.client_key": "path",
+    "upstream.probe_interval": "float",
     "tls.cert": "path",
     "tls.key": "path",
     "identities": "path",
@@ -291,6 +299,9 @@ def _build(v: dict[str, Any]) -> Config:
             raise ConfigError("upstream.password_file", f"cannot read: {exc.strerror}") from None
     if auth != "none" and not (v.get("upstream.username") and password):
         raise ConfigError("upstream.username", f"upstream.auth `{auth}` needs a username and a password")
+    _check_upstream_tls(v)
+    if v.get("upstream.probe_interval", 0) < 0:
+        raise ConfigError("upstream.probe_interval", "must be 0 (off) or a number of seconds")
     if ("tls.cert" in v) != ("tls.key" in v):
         raise ConfigError("tls.key" if "tls.cert" in v else "tls.cert", "tls needs both cert and key")
     for key in ("tls.cert", "tls.key", "identities", "tokens.signing_key"):
@@ -348,6 +359,10 @@ def _build(v: dict[str, Any]) -> Config:
             connect_timeout=v.get("upstream.connect_timeout", UpstreamConfig().connect_timeout),
             read_timeout=v.get("upstream.read_timeout", UpstreamConfig().read_timeout),
             pool_size=v.get("upstream.pool_size", UpstreamConfig().pool_size),
+            ca_file=v.get("upstream.ca_file"),
+            client_cert=v.get("upstream.client_cert"),
+            client_key=v.get("upstream.client_key"),
+            probe_interval=v.get("upstream.probe_interval", UpstreamConfig().probe_interval),
         ),
         tls=TlsConfig(v.get("tls.cert"), v.get("tls.key")),
         identities=v.get("identities"),
@@ -373,6 +388,20 @@ def _build(v: dict[str, Any]) -> Config:
         log_format=v.get("log_format", "text"),
         log_level=v.get("log_level", "info").lower(),
     )
+
+
+def _check_upstream_tls(v: dict[str, Any]) -> None:
+    """The upstream's TLS files: present, both halves of a client certificate, an https:// URL."""
+    if ("upstream.client_cert" in v) != ("upstream.client_key" in v):
+        missing = "upstream.client_key" if "upstream.client_cert" in v else "upstream.client_cert"
+        raise ConfigError(missing, "a client certificate needs both client_cert and client_key")
+    for key in ("upstream.ca_file", "upstream.client_cert", "upstream.client_key"):
+        if key not in v:
+            continue
+        if not v[key].is_file():
+            raise ConfigError(key, f"`{v[key]}` does not exist")
+        if not str(v.get("upstream.url", "")).startswith("https://"):
+            raise ConfigError(key, "applies to an https:// upstream.url only")
 
 
 def _dialects(v: dict[str, Any]) -> DialectContext:

@@ -73,6 +73,10 @@ HELP = {
     "regproxy_rate_limited_total": ("counter", "Requests refused by a per-principal limit."),
     "regproxy_connections_closed_total": ("counter", "Connections closed by a limit, by reason."),
     "regproxy_worker_restarts_total": ("counter", "Worker processes replaced after they died."),
+    "regproxy_upstream_up": ("gauge", "1 when the last capability probe could use the upstream registry."),
+    "regproxy_upstream_info": ("gauge", "The upstream registry's API version header, as a label."),
+    "regproxy_upstream_capability": ("gauge", "What the upstream supports: 1 on the state in force."),
+    "regproxy_upstream_probes_total": ("counter", "Upstream capability probes by result."),
 }
 
 

@@ -23,6 +23,7 @@ from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.chain import Authenticator
 from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
@@ -38,6 +39,7 @@ METRICS = web.AppKey("metrics", Metrics)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 RELOADER = web.AppKey("reloader", Reloader)
 CHAIN = web.AppKey("chain", list[Authenticator])
+CAPABILITIES = web.AppKey("capabilities", CapabilityProbe)
 
 
 class TaskOwner:
@@ -115,6 +117,7 @@ def build_app(
     app[METRICS] = metrics
     app[UPSTREAM] = upstream
     app[RELOADER] = reloader
+    capabilities = app[CAPABILITIES] = CapabilityProbe(upstream, metrics, config.upstream.probe_interval)
 
     chain: list[Authenticator] = [BasicAuthenticator(lambda: store.identities)]
     token_realm = token_edge.install(app, config, store, metrics, chain, keys)
@@ -134,6 +137,7 @@ def build_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await upstream.start()
+        owner.start(capabilities.run(), "capability-probe")
         if audit is not None:
             owner.start(audit.run(), "audit-writer")
         owner.start(reloader.watch(), "policy-watcher")

@@ -26,8 +26,9 @@ import uvloop
 from aiohttp import web
 
 from regproxy.config import Config, HostPort
-from regproxy.errors import ConfigError
+from regproxy.errors import ConfigError, UpstreamUnavailable
 from regproxy.metrics import Metrics
+from regproxy.proxy.connection import operator_reason
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
@@ -78,6 +79,8 @@ async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]
     every request would fail: not ready, whatever the registry's health)."""
     try:
         response = await upstream.request("GET", "/v2/", {})
+    except UpstreamUnavailable as exc:  # its message says why: unreachable, TLS, refused credential
+        return False, f"upstream not usable: {operator_reason(exc)}"
     except Exception as exc:
         return False, f"upstream unavailable: {getattr(exc, 'message', '') or type(exc).__name__}"
     async with response:
