@@ -6,7 +6,9 @@ import ipaddress
 
 import pytest
 
-from regproxy.authorization import challenge_scope, client_address, creates_content, pushed_tags
+from regproxy.authorization import client_address
+from regproxy.authorization.permissions import creates_content, pushed_tags
+from regproxy.authorization.scopes import challenge_scope
 from regproxy.oci.routes import parse_request
 
 D = "sha256:" + "a" * 64
@@ -22,6 +24,15 @@ TRUSTED = (ipaddress.ip_network("10.0.0.0/8"),)
         pytest.param("DELETE", f"/v2/a/manifests/{D}", "", "repository:a:delete", id="delete"),
         pytest.param("GET", "/v2/_catalog", "", "registry:catalog:*", id="catalog"),
         pytest.param("GET", "/v2/", "", "", id="base"),
+        pytest.param(
+            "POST",
+            "/v2/a/blobs/uploads/",
+            f"mount={D}&from=b/c",
+            "repository:a:pull,push repository:b/c:pull",
+            id="mount-names-the-source",
+        ),
+        pytest.param("PUT", "/v2/a/manifests/v1", "", "repository:a:pull,push", id="manifest-put"),
+        pytest.param("PATCH", "/v2/a/blobs/uploads/u", "", "repository:a:pull,push", id="upload-patch"),
     ],
 )
 def test_challenge_names_the_scope_the_request_needed(method: str, path: str, query: str, scope: str) -> None:
