@@ -9,7 +9,6 @@ endpoint uses come from the same place.
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ from regproxy.identity.tokens import TokenAuthenticator, TokenService
 from regproxy.reload import Store
 from regproxy.server.authentication import Authentication
 from regproxy.server.tokens import TOKEN_PATH, oidc_configs
-
-log = logging.getLogger("regproxy")
 
 Lifecycle = Callable[[web.Application], AsyncIterator[None]]
 
@@ -115,17 +112,23 @@ def wire(config: Config, store: Store, keys: KeySet | None) -> Wiring:
     )
 
 
+# Made when this module is first imported: in the supervisor, before it forks its workers, so
+# the workers of one host share it.
+_HOST_KEY = secrets.token_bytes(32)
+
+
 def upload_session_key(keys: KeySet | None) -> bytes:
     """The key that seals upload sessions to their principal.
 
     Derived from the token signing key when there is one: every replica of a deployment already
-    shares it, so a session opened on one replica is honoured by another and after a restart,
-    with nothing stored. Without a signing key (Basic-only deployments) a random key per process:
-    an upload then has to finish on the process that started it.
+    shares it (a Kubernetes Secret), so a session opened on one replica is honoured by another
+    and after a restart, with nothing stored. Without a signing key (Basic-only deployments) a
+    random key made at start-up and shared by the workers of one process tree: an upload then
+    finishes on the replica that started it, and not across a restart. Several replicas behind
+    one Service therefore configure ``tokens.signing_key``.
     """
     if keys is None or keys.signing is None:
-        log.warning("no token signing key: upload sessions are sealed with a per-process key")
-        return secrets.token_bytes(32)
+        return _HOST_KEY
     der = keys.signing.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
