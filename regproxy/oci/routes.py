@@ -223,7 +223,23 @@ def _match_route(raw_path: str) -> tuple[RouteKind, str, str]:
                 continue
             if grammar.NAME_RE.fullmatch(name) is not None:
                 return kind, name, tail
+        _refuse_bad_reference(rest)
     raise refuse("no such route in the distribution API", ErrorCode.NAME_INVALID, status=404)
+
+
+def _refuse_bad_reference(rest: str) -> None:
+    """A valid name with a reference the grammar refuses is a 400 in the spec's own words
+    (``DIGEST_INVALID``, ``TAG_INVALID``), not an unknown route."""
+    for marker in ("/manifests/", "/blobs/", "/referrers/"):
+        at = rest.rfind(marker)
+        if at <= 0:
+            continue
+        name, tail = rest[:at], rest[at + len(marker) :]
+        if not tail or "/" in tail or grammar.NAME_RE.fullmatch(name) is None:
+            continue
+        if ":" in tail or marker != "/manifests/":
+            raise refuse("reference is not a supported digest", ErrorCode.DIGEST_INVALID)
+        raise refuse("reference is not a valid tag", ErrorCode.TAG_INVALID)
 
 
 def _manifest(method: str, name: str, ref: str, params: tuple[tuple[str, str], ...]) -> RegistryRequest:
