@@ -85,6 +85,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         },
     )
     setup_logging(config)
+    if config.policies is None and not args.allow_empty:
+        print(
+            "error: no policies (give --config FILE or --policies DIR): regproxy would refuse every request; "
+            "--allow-empty starts it anyway",
+            file=sys.stderr,
+        )
+        return 2
     from regproxy.server.run import run  # noqa: PLC0415 - aiohttp and uvloop load only for `serve`
 
     try:
@@ -303,6 +310,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int)
     s.add_argument("--admin-listen")
     s.add_argument("--log-format", choices=["text", "json"])
+    s.add_argument("--allow-empty", action="store_true", help="start without policies (everything is refused)")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check", parents=[common], help="validate a policies directory (and the identities file)")
