@@ -117,10 +117,6 @@ class CompiledPolicy:
         candidates = self._candidates(principal_keys(context.principal), action, repository, tag)
         return tuple(s.id for s in candidates.shadow if s.conditions_hold(context))
 
-    def may_apply(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:
-        """Whether any statement for this action could apply to these selectors at all."""
-        return any((action, ref) in self._index for ref in principal_refs)
-
     def may_allow(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:
         """Whether any allow statement for this action names one of these selectors."""
         return any((action, ref) in self._allowing for ref in principal_refs)

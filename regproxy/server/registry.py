@@ -165,7 +165,7 @@ class RegistryHandler:
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
                 )
             self._refuse_unless_allowed(verdict, principal)
-            self._check_upload_session(parsed, principal)
+            self._check_upload_session(parsed, principal, event)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
                 return await self._listing(parsed, context, policy, event)
@@ -234,12 +234,13 @@ class RegistryHandler:
             raise self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
         raise Denied("requested access to the resource is denied")
 
-    def _check_upload_session(self, parsed: RegistryRequest, principal: Principal) -> None:
+    def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
         """An upload session answers only the principal it was sealed to (404 to anyone else,
         as for a session that does not exist: nothing confirms that it does)."""
         if parsed.route is not RouteKind.UPLOAD_SESSION or parsed.upload_id is None:
             return
         if not self.sealer.verify(parsed.upload_seal, principal.id, parsed.repository, parsed.upload_id):
+            event.decision = "upload-not-owned"
             raise OciError("blob upload unknown to registry", code=ErrorCode.BLOB_UPLOAD_UNKNOWN, status=404)
 
     async def _listing(
