@@ -164,7 +164,7 @@ class RegistryHandler:
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
                 )
-            self._refuse_unless_allowed(verdict, principal)
+            self._refuse_unless_allowed(verdict)
             self._check_upload_session(parsed, principal, event)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
@@ -225,7 +225,7 @@ class RegistryHandler:
             verdict: Verdict = done.value
             return verdict
 
-    def _refuse_unless_allowed(self, verdict: Verdict, principal: Principal) -> None:
+    def _refuse_unless_allowed(self, verdict: Verdict) -> None:
         if verdict.reply is Reply.ALLOW:
             return
         if verdict.reply is Reply.CHALLENGE:
