@@ -162,3 +162,16 @@ def test_serve_without_policies_refuses_unless_allowed_empty(
     monkeypatch.setattr("regproxy.server.run.run", lambda config: started.append(config) or 0)
     assert main(["serve", "--allow-empty"]) == 0
     assert len(started) == 1
+
+
+def test_check_reports_every_error_of_a_native_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "statements:\n"
+        "  - {id: x, effect: allow, principals: [user:a], actions: [pul], resources: [a]}\n"
+        "  - {id: y, effect: perhaps, principals: [user:a], actions: [pull], resources: [a]}\n"
+        "  - {id: z, effect: allow, principals: [user:a], actions: [pull], resources: [a]}\n"
+        "  - {id: z, effect: allow, principals: [user:a], actions: [pull], resources: [b]}\n"
+    )
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "a.yaml:2:" in err and "a.yaml:3:" in err and "a.yaml:5:" in err and "3 error(s)" in err
