@@ -52,23 +52,28 @@ def walk(
     last: str | None,
     visible: Callable[[str], bool],
     *,
+    lexical: bool = False,
     upstream_page: int = UPSTREAM_PAGE,
     max_fetches: int = MAX_FETCHES,
 ) -> Generator[FetchPage, Page, Listing]:
-    """One page of visible entries after ``last``: ``n`` of them (all of them when ``n`` is None)."""
+    """One page of visible entries after ``last``: ``n`` of them (all of them when ``n`` is None).
+
+    The registry's order is followed, and the next upstream page is asked after the last entry
+    it answered. ``lexical`` (tags, whose order the spec fixes) also copes with a registry that
+    ignores ``n`` and ``last`` (distribution 2.8 on tags answers every tag, unsorted): a paged
+    request's entries are sorted and those at or before the cursor skipped. The catalog's order
+    is the registry's own (distribution's puts ``a/b`` before ``a-c``), so it is never re-sorted.
+    """
     wanted = None if n is None else n + 1  # one more than the page: do more remain?
+    paged = n is not None or last is not None
     found: list[str] = []
     cursor = last
     for _ in range(max_fetches):
         size = upstream_page if wanted is None else min(upstream_page, max(wanted - len(found), 100))
         page = yield FetchPage(cursor, size)
-        # A registry that ignores n/last (distribution 2.8 on tags) answers everything, in its
-        # own order: sorted, and skipping what is at or before the cursor, it pages like one
-        # that follows the spec (whose pages are sorted already). A listing asked for whole
-        # keeps the registry's order.
-        entries = list(page.entries) if n is None and last is None else sorted(page.entries)
+        entries = sorted(page.entries) if lexical and paged else list(page.entries)
         for entry in entries:
-            if cursor is not None and entry <= cursor:
+            if cursor is not None and (entry == cursor or (lexical and entry < cursor)):
                 continue
             if visible(entry):
                 found.append(entry)
@@ -77,7 +82,7 @@ def walk(
         if wanted is not None and len(found) >= wanted:
             shown = tuple(found[: wanted - 1])
             return Listing(shown, shown[-1] if shown else None)
-        if not page.more or not entries or (cursor is not None and entries[-1] <= cursor):
+        if not page.more or not entries or entries[-1] == cursor:
             return Listing(tuple(found), None)  # the registry has no more (or makes no progress)
         cursor = entries[-1]
     raise ListingTooSparse(f"no page of visible entries within {max_fetches} registry pages")

@@ -49,7 +49,7 @@ async def filtered_listing(
     base = "/v2/_catalog" if parsed.route is RouteKind.CATALOG else f"/v2/{parsed.repository}/tags/list"
     scope = " ".join(request_scopes(parsed))
     content_type = "application/json"
-    flow = walk(n, last, visible)
+    flow = walk(n, last, visible, lexical=parsed.route is RouteKind.TAGS)
     first = True
     try:
         ask = next(flow)

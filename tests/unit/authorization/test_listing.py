@@ -14,7 +14,7 @@ def drive(
 ) -> tuple[Listing, int]:
     """Run the walk against a registry holding ``entries`` (sorted), ``page`` at a time."""
     ordered = sorted(entries)
-    flow = walk(n, last, visible.__contains__, upstream_page=page)
+    flow = walk(n, last, visible.__contains__, lexical=not honour, upstream_page=page)
     fetches = 0
     ask: FetchPage = next(flow)
     try:
@@ -44,6 +44,18 @@ def test_pages_hold_exactly_n_visible_entries_and_a_cursor_only_while_more_remai
 def test_a_registry_that_ignores_pagination_is_paged_by_regproxy() -> None:
     visible = set(NAMES)
     assert drive(NAMES, visible, 2, "r05", honour=False)[0] == Listing(("r06", "r07"), "r07")
+
+
+def test_the_registry_order_is_kept_when_it_pages_itself() -> None:
+    # distribution's catalog walks its storage: `a/b` comes before `a-c`
+    order = ["a/b", "a/c", "a-c", "b"]
+    flow = walk(2, None, lambda name: True)
+    ask = next(flow)
+    ask = flow.send(Page(tuple(order[:2]), True))
+    assert ask == FetchPage("a/c", 100)  # after the registry's own last entry, not a sorted one
+    with pytest.raises(StopIteration) as done:
+        flow.send(Page(tuple(order[2:]), False))
+    assert done.value.value == Listing(("a/b", "a/c"), "a/c")
 
 
 def test_a_listing_too_sparse_for_the_bound_is_an_error_not_a_short_page() -> None:
