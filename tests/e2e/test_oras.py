@@ -37,7 +37,7 @@ def gate(make_proxy: MakeProxy, tmp_path: Path) -> Proxy:
 
 
 def oras_client(proxy: Proxy, who: tuple[str, str], backend: str) -> Any:
-    import oras.client  # noqa: PLC0415 - an optional client, imported only when the test runs
+    import oras.client  # type: ignore[import-untyped]  # noqa: PLC0415 - optional, imported when the test runs
 
     client = oras.client.OrasClient(hostname=proxy.address, insecure=True, auth_backend=backend)
     # in memory only: oras-py's login() would write a docker config file into $HOME

@@ -159,7 +159,12 @@ def test_serve_without_policies_refuses_unless_allowed_empty(
     assert main(["serve"]) == 2
     assert "--allow-empty" in capsys.readouterr().err
     started: list[object] = []
-    monkeypatch.setattr("regproxy.server.run.run", lambda config: started.append(config) or 0)
+
+    def run(config: object) -> int:
+        started.append(config)
+        return 0
+
+    monkeypatch.setattr("regproxy.server.run.run", run)
     assert main(["serve", "--allow-empty"]) == 0
     assert len(started) == 1
 
