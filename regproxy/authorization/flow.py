@@ -20,7 +20,6 @@ from collections.abc import Callable, Generator
 from dataclasses import replace
 
 from regproxy.authorization.permissions import Permission, base_permissions, creates_content, pushed_tags
-from regproxy.authorization.scopes import request_scopes
 from regproxy.authorization.verdict import (
     Answer,
     Check,
@@ -72,21 +71,29 @@ def authorize(request: RegistryRequest, context: RequestContext, policy: Compile
     """The decision for one request; yields facts, returns the :class:`Verdict`."""
     evaluator = Evaluator(policy, context)
     principal = context.principal
-    scopes = request_scopes(request)
     generation = policy.generation
 
     if request.route is RouteKind.BASE:
         reply = Reply.ALLOW if principal.authenticated else Reply.CHALLENGE
-        return _plain(reply, generation, scopes)
+        return _plain(reply, generation, request)
     if request.route is RouteKind.CATALOG:
         if not evaluator.sees_catalog():
             # the listing is filtered anyway; a stranger is asked to log in first
-            return _plain(Reply.ALLOW if principal.authenticated else Reply.CHALLENGE, generation, scopes)
+            return _plain(Reply.ALLOW if principal.authenticated else Reply.CHALLENGE, generation, request)
         if principal.token is not None and not principal.token.grants_catalog():
-            return _plain(Reply.INSUFFICIENT_SCOPE, generation, scopes)
-        return _plain(Reply.ALLOW, generation, scopes)
+            return _plain(Reply.INSUFFICIENT_SCOPE, generation, request)
+        return _plain(Reply.ALLOW, generation, request)
 
-    run = _Run(evaluator, scopes, generation, principal.authenticated)
+    if request.mount is None and not creates_content(request):
+        # reads, deletes and upload sessions: one permission, no fact (the common case, kept short)
+        permission = base_permissions(request)[0]
+        decision = evaluator.decide(permission)
+        checks = (Check(permission, decision),)
+        if decision.allowed:
+            return Verdict(Reply.ALLOW, decision, checks, (), request)
+        return Verdict(_refusal(decision, principal.authenticated), decision, checks, (), request)
+
+    run = _Run(evaluator, request, generation, principal.authenticated)
     for permission in base_permissions(request):
         run.check(permission)
     if run.refused():
@@ -115,9 +122,9 @@ def authorize(request: RegistryRequest, context: RequestContext, policy: Compile
 class _Run:
     """The checks and facts of one run of the flow."""
 
-    def __init__(self, evaluator: Evaluator, scopes: tuple[str, ...], generation: int, authenticated: bool) -> None:
+    def __init__(self, evaluator: Evaluator, request: RegistryRequest, generation: int, authenticated: bool) -> None:
         self.evaluator = evaluator
-        self.scopes = scopes
+        self.request = request
         self.generation = generation
         self.authenticated = authenticated
         self.checks: list[Check] = []
@@ -165,7 +172,7 @@ class _Run:
         self.record(overwritten_p, overwritten, deciding=not use_created)
 
     def verdict(self, mount_dropped: bool = False) -> Verdict:
-        return _verdict(self.checks, self.facts, self.scopes, self.generation, self.authenticated, mount_dropped)
+        return _verdict(self.checks, self.facts, self.request, self.generation, self.authenticated, mount_dropped)
 
 
 def decide(
@@ -182,20 +189,26 @@ def decide(
         return result
 
 
-def _plain(reply: Reply, generation: int, scopes: tuple[str, ...]) -> Verdict:
+def _refusal(decision: Decision, authenticated: bool) -> Reply:
+    if decision.outcome is Outcome.INSUFFICIENT_SCOPE:
+        return Reply.INSUFFICIENT_SCOPE
+    return Reply.DENY if authenticated else Reply.CHALLENGE
+
+
+def _plain(reply: Reply, generation: int, request: RegistryRequest) -> Verdict:
     if reply is Reply.ALLOW:
         decision = allowed_decision((), generation)
     elif reply is Reply.INSUFFICIENT_SCOPE:
         decision = Decision(Effect.DENY, Outcome.INSUFFICIENT_SCOPE, (), generation)
     else:
         decision = Decision(Effect.DENY, Outcome.DEFAULT_DENY, (), generation)
-    return Verdict(reply, decision, scopes=scopes)
+    return Verdict(reply, decision, request=request)
 
 
 def _verdict(
     checks: list[Check],
     facts: list[tuple[Fact, Answer]],
-    scopes: tuple[str, ...],
+    request: RegistryRequest,
     generation: int,
     authenticated: bool,
     mount_dropped: bool,
@@ -204,13 +217,13 @@ def _verdict(
     refused = next((d for d in deciding if not d.allowed and d.outcome is not Outcome.INSUFFICIENT_SCOPE), None)
     if refused is not None:
         reply = Reply.DENY if authenticated else Reply.CHALLENGE
-        return Verdict(reply, refused, tuple(checks), tuple(facts), scopes)
+        return Verdict(reply, refused, tuple(checks), tuple(facts), request)
     insufficient = next((d for d in deciding if not d.allowed), None)
     if insufficient is not None:
-        return Verdict(Reply.INSUFFICIENT_SCOPE, insufficient, tuple(checks), tuple(facts), scopes)
+        return Verdict(Reply.INSUFFICIENT_SCOPE, insufficient, tuple(checks), tuple(facts), request)
     ids: list[str] = []
     for d in deciding:
         ids.extend(i for i in d.statements if i not in ids)
     return Verdict(
-        Reply.ALLOW, allowed_decision(tuple(ids), generation), tuple(checks), tuple(facts), scopes, mount_dropped
+        Reply.ALLOW, allowed_decision(tuple(ids), generation), tuple(checks), tuple(facts), request, mount_dropped
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from regproxy.authorization.permissions import Permission
+from regproxy.authorization.scopes import request_scopes
+from regproxy.oci.routes import RegistryRequest
 from regproxy.policy.model import Decision, Effect, Outcome
 
 
@@ -67,12 +69,17 @@ class Verdict:
     decision: Decision  # the merged decision the audit records
     checks: tuple[Check, ...] = ()
     facts: tuple[tuple[Fact, Answer], ...] = ()
-    scopes: tuple[str, ...] = ()  # what a challenge names
+    request: RegistryRequest | None = None
     mount_dropped: bool = False
 
     @property
     def allowed(self) -> bool:
         return self.reply is Reply.ALLOW
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope the request needs: what a challenge names (rendered only when asked)."""
+        return request_scopes(self.request) if self.request is not None else ()
 
     @property
     def generation(self) -> int:
