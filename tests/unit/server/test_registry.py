@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from regproxy.authorization.explain import explain
 from regproxy.config import Config
 from regproxy.identity.identities import Identities
-from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, TokenGrant, make_principal
+from regproxy.identity.principal import (
+    ANONYMOUS,
+    CredentialScope,
+    Principal,
+    PrincipalKind,
+    ScopeGrant,
+    TokenGrant,
+    make_principal,
+)
 from regproxy.identity.scope import access_to_scope
 from regproxy.metrics import Metrics
 from regproxy.oci.actions import Action
@@ -47,20 +55,29 @@ policies = st.lists(statements, max_size=6, unique_by=lambda s: s.id).map(
 )
 ALICE = make_principal(PrincipalKind.USER, "alice", groups=["devs"])
 BOB = make_principal(PrincipalKind.USER, "bob")
+# an access credential limited to pull (Thalassa's containerRegistry:pull)
+CI_PULL = make_principal(
+    PrincipalKind.SERVICE_ACCOUNT,
+    "ci",
+    groups=["devs"],
+    credential_id="ci-pull",
+    scope=CredentialScope("containerRegistry:pull", (ScopeGrant("**", frozenset({Action.PULL, Action.LIST})),)),
+)
 
 
 def with_token(principal: Principal, entries: list[tuple[str, list[str]]]) -> Principal:
     if not principal.authenticated:
         return principal
     access = access_to_scope([{"type": "repository", "name": n, "actions": w} for n, w in entries])
-    return replace(principal, scope=access, token=TokenGrant(access, None))
+    bound = access if principal.scope is None else access.narrowed(principal.scope)
+    return replace(principal, scope=bound, token=TokenGrant(access, principal.scope))
 
 
 principals = st.builds(
     with_token,
-    st.sampled_from([ANONYMOUS, ALICE, BOB]),
+    st.sampled_from([ANONYMOUS, ALICE, BOB, CI_PULL]),
     st.lists(st.tuples(st.sampled_from(REPOS), st.lists(st.sampled_from(["pull", "push", "delete", "*"])))),
-) | st.sampled_from([ANONYMOUS, ALICE, BOB])
+) | st.sampled_from([ANONYMOUS, ALICE, BOB, CI_PULL])
 
 
 @st.composite
