@@ -229,7 +229,8 @@ class TokenEndpoint:
             return await self.authentication.authenticate(request, bearer=self._refresh_principal)
         except Refused as refused:
             log.info("token refused: %s", refused.reason)
-            message = refused.reason if refused.malformed else "invalid credentials"
+            # a malformed header or a refresh token says why; a refused password does not
+            message = refused.reason if refused.malformed or refused.scheme is Scheme.BEARER else "invalid credentials"
             raise Unauthenticated(message, headers={"WWW-Authenticate": self._basic_challenge()}) from None
 
     def _refresh_principal(self, token: str) -> Principal:
