@@ -20,7 +20,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 UPSTREAM_PAGE = 1000  # entries asked of the registry at a time (distribution's catalog maximum)
-MAX_FETCHES = 64
+MAX_PAGE = 1000  # the most entries one answer holds, whatever `n` asks (a bigger n gets pages of this)
+MAX_FETCHES = 256  # registry pages one answer may read: 256,000 names before it gives up
 
 
 @dataclass(frozen=True, slots=True)

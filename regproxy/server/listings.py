@@ -3,7 +3,9 @@ registry's pages and renders the answer with a ``Link`` recomputed from what is 
 
 ``_catalog`` shows a repository to whoever may be shown it (``catalog`` on it); ``tags/list``
 shows each tag to whoever may ``list`` it. Without ``n``, ``tags/list`` answers every visible
-tag (as distribution does) and ``_catalog`` a page of distribution's default size.
+tag (as distribution does) and ``_catalog`` a page of distribution's default size; an ``n``
+over :data:`~regproxy.authorization.listing.MAX_PAGE` gets pages of that size, each with a
+``Link`` while more remain.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from regproxy.authorization.listing import FetchPage, Listing, ListingTooSparse, Page, walk
+from regproxy.authorization.listing import MAX_PAGE, FetchPage, Listing, ListingTooSparse, Page, walk
 from regproxy.authorization.scopes import request_scopes
 from regproxy.errors import UpstreamUnavailable
 from regproxy.oci.routes import RegistryRequest, RouteKind
@@ -41,7 +43,7 @@ async def filtered_listing(
     upstream: UpstreamClient, parsed: RegistryRequest, visible: Callable[[str], bool]
 ) -> web.Response:
     params = dict(parsed.query)
-    n: int | None = int(params["n"]) if "n" in params else None
+    n: int | None = min(int(params["n"]), MAX_PAGE) if "n" in params else None
     if n is None and parsed.route is RouteKind.CATALOG:
         n = CATALOG_DEFAULT_PAGE
     last = params.get("last") or None

@@ -7,6 +7,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+import pytest
 
 from regproxy.oci.routes import parse_request
 from regproxy.server.listings import filtered_listing
@@ -73,3 +74,12 @@ async def test_a_page_of_exactly_n_visible_names_and_a_link_to_the_next() -> Non
 async def test_a_registry_error_on_the_first_page_is_passed_on() -> None:
     response = await filtered_listing(FakeRegistry(404), parse_request("GET", "/v2/a/tags/list", "", {}), visible)  # type: ignore[arg-type]
     assert response.status == 404 and b"NAME_UNKNOWN" in response.body  # type: ignore[operator]
+
+
+async def test_an_n_over_the_page_cap_gets_pages_of_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    import regproxy.server.listings as listings  # noqa: PLC0415 - the module whose cap is lowered
+
+    monkeypatch.setattr(listings, "MAX_PAGE", 3)
+    response = await filtered_listing(FakeRegistry(), parse_request("GET", "/v2/_catalog", "n=500", {}), visible)  # type: ignore[arg-type]
+    assert orjson.loads(response.body) == {"repositories": ["team/r00", "team/r02", "team/r04"]}  # type: ignore[arg-type]
+    assert response.headers["Link"] == '</v2/_catalog?last=team%2Fr04&n=3>; rel="next"'
