@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from regproxy.authorization import public_statements
+from regproxy.authorization.explain import (
+    ExplainError,
+    explain,
+    parse_answer,
+    principal_from_flags,
+    render,
+    request_from_action,
+    request_from_path,
+    tag_qualified_warnings,
+)
 from regproxy.config import Config, load_config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
-from regproxy.identity.principal import ANONYMOUS, PrincipalKind, make_principal
 from regproxy.identity.session_policy import SessionPolicy
 from regproxy.identity.sts import issue_credential
 from regproxy.oci.actions import Action
@@ -77,6 +86,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         },
     )
     setup_logging(config)
+    if config.policies is None and not args.allow_empty:
+        print(
+            "error: no policies (give --config FILE or --policies DIR): regproxy would refuse every request; "
+            "--allow-empty starts it anyway",
+            file=sys.stderr,
+        )
+        return 2
     from regproxy.server.run import run  # noqa: PLC0415 - aiohttp and uvloop load only for `serve`
 
     try:
@@ -124,47 +140,66 @@ def _load_or_report(args: argparse.Namespace, directory: str | None) -> tuple[Co
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config, policy_set = _load_or_report(args, args.directory)
+    """Every error of the policy set and of the identities file, in one run; then warnings."""
+    failed = False
+    policy_set = None
+    try:
+        config, policy_set = _load_or_report(args, args.directory)
+    except CommandFailed:
+        failed = True
+        config = _config(args, policies=args.directory)
     if config.identities is not None:
-        _reported(load_identities_file, config.identities)
-    for warning in policy_set.warnings:
+        try:
+            _reported(load_identities_file, config.identities)
+        except CommandFailed:
+            failed = True
+    if failed or policy_set is None:
+        return 1
+    for warning in (*policy_set.warnings, *tag_qualified_warnings(policy_set)):
         print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """Decide one request exactly as the server does: the same flow, facts from flags."""
     config, policy_set = _load_or_report(args, args.directory)
-    identities = _reported(load_identities_file, config.identities)
-    if args.principal == "anonymous":
-        principal = ANONYMOUS
-    else:
-        account = identities.account(args.principal) if ":" in args.principal else identities.logins.get(args.principal)
-        if account is not None:
-            principal = account.principal()
-        else:
-            kind_word, _, name = args.principal.partition(":")
-            kind = PrincipalKind.SERVICE_ACCOUNT if kind_word == "service-account" else PrincipalKind.USER
-            principal = make_principal(kind, name or kind_word, groups=args.group or [])
-    repository, _, tag = args.repository.partition(":")
+    identities = _reported(load_identities_file, config.identities) if config.identities is not None else None
     try:
-        action = Action(args.action)
-    except ValueError:
-        print(f"error: unknown action `{args.action}` (known: {', '.join(a.value for a in Action)})", file=sys.stderr)
+        if args.path is not None:
+            if args.action is not None:
+                raise ExplainError("give either --method/--path or --action/--repository")
+            request = request_from_path(args.method or "GET", args.path)
+        else:
+            if args.action is None or args.repository is None:
+                raise ExplainError("give --method/--path, or --action and --repository")
+            try:
+                action = Action(args.action)
+            except ValueError:
+                known = ", ".join(a.value for a in Action)
+                raise ExplainError(f"unknown action `{args.action}` (known: {known})") from None
+            repository, _, tag = args.repository.partition(":")
+            request = request_from_action(action, repository, tag or None)
+        principal = principal_from_flags(
+            identities, args.principal, args.credential, args.scope or [], args.group or []
+        )
+        repository_exists = parse_answer(args.repository_exists)
+        tag_exists = parse_answer(args.tag_exists)
+        if args.action == Action.TAG_CREATE.value and args.tag_exists is None:
+            tag_exists = False
+        elif args.action == Action.TAG_OVERWRITE.value and args.tag_exists is None:
+            tag_exists = True
+        elif args.action == Action.CREATE_REPOSITORY.value and args.repository_exists is None:
+            repository_exists = False
+        source = ipaddress.ip_address(args.source) if args.source else None
+    except (ExplainError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    source = ipaddress.ip_address(args.source) if args.source else None
     context = RequestContext(principal, source, datetime.now(UTC))
-    decision = compile_policy(policy_set).evaluate(context, action, repository, tag or None)
-    print(
-        f"{decision.effect.value.upper()} ({decision.outcome.value}) for {principal.id} "
-        f"groups={sorted(principal.groups)} {action.value} {args.repository}"
-    )
-    for sid in decision.statements:
-        statement = policy_set.statement(sid)
-        where = statement.location if statement else "?"
-        print(f"  {sid}  [{statement.dialect if statement else '?'}]  {where}")
-    print(f"  generation {decision.generation}, {policy_set.content_hash}")
-    return 0 if decision.allowed else 3
+    verdict = explain(request, context, compile_policy(policy_set), repository_exists, tag_exists)
+    for line in render(verdict, request, principal, policy_set):
+        print(line)
+    return 0 if verdict.allowed else 3
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -288,6 +323,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int)
     s.add_argument("--admin-listen")
     s.add_argument("--log-format", choices=["text", "json"])
+    s.add_argument("--allow-empty", action="store_true", help="start without policies (everything is refused)")
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check", parents=[common], help="validate a policies directory (and the identities file)")
@@ -296,10 +332,18 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", parents=[common], help="decide one request as the server would")
     e.add_argument("directory", nargs="?")
-    e.add_argument("--principal", required=True, help="user:NAME, service-account:NAME, a login name, or anonymous")
-    e.add_argument("--group", action="append", help="extra group (for principals not in the identities file)")
-    e.add_argument("--action", required=True)
-    e.add_argument("--repository", required=True, help="REPOSITORY[:TAG]")
+    e.add_argument("--principal", help="user:NAME, service-account:NAME, a login name, or anonymous")
+    e.add_argument("--group", action="append", help="a group (a principal by hand: no identities file only)")
+    e.add_argument("--credential", help="an access credential id: its account, with the credential's scope")
+    e.add_argument(
+        "--scope", action="append", help="the caller holds a token with this access (docker scope; repeatable)"
+    )
+    e.add_argument("--method", help="the request's method (with --path)")
+    e.add_argument("--path", help="the request's path and query, e.g. /v2/team-a/app/manifests/v2")
+    e.add_argument("--action", help="or: an action (pull, push, tag-create, ...)")
+    e.add_argument("--repository", help="REPOSITORY[:TAG] (with --action)")
+    e.add_argument("--repository-exists", choices=["yes", "no", "unknown"], help="does the repository exist")
+    e.add_argument("--tag-exists", choices=["yes", "no", "unknown"], help="does the pushed tag exist")
     e.add_argument("--source", help="client address, for source conditions")
     e.set_defaults(func=cmd_explain)
 

@@ -6,6 +6,7 @@ Every error that reaches a client is an :class:`OciError`, rendered by one middl
     RegproxyError                     base of everything regproxy raises on purpose
     ├── ConfigError                   a bad setting, named by its key (start-up only)
     ├── PolicyError                   a policy document that does not parse or validate
+    │   └── PolicyErrors              several of them in one document, reported together
     ├── IdentityFileError             an identities file that does not parse or validate
     └── OciError                      an answer to a registry client, with status and code
         ├── RouteRefused              the request line is not one the proxy forwards
@@ -35,6 +36,7 @@ class ErrorCode(StrEnum):
     NAME_INVALID = "NAME_INVALID"
     NAME_UNKNOWN = "NAME_UNKNOWN"
     SIZE_INVALID = "SIZE_INVALID"
+    TAG_INVALID = "TAG_INVALID"
     UNAUTHORIZED = "UNAUTHORIZED"
     DENIED = "DENIED"
     UNSUPPORTED = "UNSUPPORTED"
@@ -73,6 +75,14 @@ class PolicyError(RegproxyError):
         super().__init__(f"{location}: {message}")
         self.location = location
         self.message = message
+
+
+class PolicyErrors(PolicyError):
+    """Every error of one document, so that ``regproxy check`` reports them all in one run."""
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        super().__init__(errors[0].location, errors[0].message)
+        self.errors = errors
 
 
 class IdentityFileError(RegproxyError):

@@ -101,6 +101,23 @@ def scope_reason(scope: CredentialScope | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """How a principal authenticated by one of regproxy's access tokens is bounded.
+
+    ``access`` is the token's own ``access`` claim; ``credential`` the scope of the credential
+    the token was exchanged for (None: none), which bounds any fresh token too. The principal's
+    ``scope`` is their intersection. A request the ``access`` refuses but ``credential`` and
+    policy allow is answered 401 ``insufficient_scope``: a new token would help.
+    """
+
+    access: CredentialScope
+    credential: CredentialScope | None
+
+    def grants_catalog(self) -> bool:
+        return any(Action.CATALOG in g.actions for g in self.access.grants)
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     id: str  # stable: "user:alice", "service-account:ci", "anonymous"
     kind: PrincipalKind
@@ -111,6 +128,7 @@ class Principal:
     scope: CredentialScope | None = None
     expires_at: float | None = None
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    token: TokenGrant | None = None  # set when a regproxy access token authenticated the request
 
     @property
     def authenticated(self) -> bool:

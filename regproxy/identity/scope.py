@@ -45,14 +45,12 @@ __all__ = [
     "DOCKER_WORDS",
     "ScopeRequest",
     "access_to_scope",
-    "challenge_scope",
     "grants_from_claim",
     "grants_to_claim",
     "parse_scope",
     "parse_scopes",
     "regproxy_actions_for",
     "render_scope",
-    "scope_for_request",
     "scope_from_claim",
     "scope_to_claim",
     "token_actions_for",
@@ -169,23 +167,6 @@ def token_actions_for(actions: Iterable[Action], *, partial: bool = False) -> fr
         elif wanted <= have or (partial and wanted & have):
             words.add(word)
     return frozenset(words)
-
-
-def scope_for_request(action: Action) -> str:
-    """The docker word a request needing ``action`` asks the token endpoint for."""
-    if action is Action.CATALOG:
-        return "*"
-    for word in ("pull", "push", "delete"):
-        if action in DOCKER_WORDS[word]:
-            return word
-    return "*"  # unreachable for today's vocabulary: every action is under some word
-
-
-def challenge_scope(action: Action, repository: str) -> str:
-    """The ``scope`` of a 401 challenge: ``repository:<name>:<word>`` or ``registry:catalog:*``."""
-    if action is Action.CATALOG:
-        return CATALOG_SCOPE
-    return f"{REPOSITORY}:{repository}:{scope_for_request(action)}"
 
 
 def access_to_scope(access: Any) -> CredentialScope:

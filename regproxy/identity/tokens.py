@@ -38,6 +38,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -53,6 +54,7 @@ from regproxy.identity.principal import (
     IntersectedScope,
     Principal,
     PrincipalKind,
+    TokenGrant,
 )
 from regproxy.identity.scope import access_to_scope, scope_from_claim, scope_to_claim
 
@@ -416,6 +418,7 @@ class TokenService:
             raise InvalidToken("token access claim is malformed") from None
         credential = credential_scope_from_claims(claims)
         principal = principal_from_claims(claims, bound_by_credential(access_scope, credential))
+        principal = replace(principal, token=TokenGrant(access_scope, credential))
         self.refuse_revoked(principal)
         return principal
 

@@ -40,6 +40,8 @@ class RouteKind(StrEnum):
     REFERRERS = "referrers"
 
 
+# regproxy's seal on the upload sessions it hands out (regproxy.authorization.uploads)
+UPLOAD_SEAL_PARAM = "_regproxy"
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"})
 METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -66,6 +68,7 @@ class RegistryRequest:
     upload_id: str | None = None
     mount: Mount | None = None
     query: tuple[tuple[str, str], ...] = ()
+    upload_seal: str | None = None  # regproxy's own seal on an upload session; never forwarded
 
     @property
     def namespace(self) -> str:
@@ -127,10 +130,10 @@ _QUERY: dict[tuple[RouteKind, str], frozenset[str]] = {
     (RouteKind.TAGS, "GET"): frozenset({"n", "last"}),
     (RouteKind.MANIFEST, "PUT"): frozenset({"tag"}),
     (RouteKind.UPLOAD_START, "POST"): frozenset({"digest", "mount", "from"}),
-    (RouteKind.UPLOAD_SESSION, "GET"): frozenset({"_state"}),
-    (RouteKind.UPLOAD_SESSION, "PATCH"): frozenset({"_state"}),
-    (RouteKind.UPLOAD_SESSION, "PUT"): frozenset({"_state", "digest"}),
-    (RouteKind.UPLOAD_SESSION, "DELETE"): frozenset({"_state"}),
+    (RouteKind.UPLOAD_SESSION, "GET"): frozenset({"_state", UPLOAD_SEAL_PARAM}),
+    (RouteKind.UPLOAD_SESSION, "PATCH"): frozenset({"_state", UPLOAD_SEAL_PARAM}),
+    (RouteKind.UPLOAD_SESSION, "PUT"): frozenset({"_state", "digest", UPLOAD_SEAL_PARAM}),
+    (RouteKind.UPLOAD_SESSION, "DELETE"): frozenset({"_state", UPLOAD_SEAL_PARAM}),
     (RouteKind.REFERRERS, "GET"): frozenset({"artifactType"}),
 }
 _REPEATABLE = frozenset({"tag"})
@@ -183,12 +186,16 @@ def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[s
     if kind is RouteKind.UPLOAD_START:
         return _upload_start(method, name, params, headers)
     if kind is RouteKind.UPLOAD_SESSION:
+        seal = None
         for key, value in params:
             if key == "_state" and _STATE_RE.fullmatch(value) is None:
                 raise refuse("`_state` is malformed", ErrorCode.BLOB_UPLOAD_INVALID)
             if key == "digest" and not grammar.is_digest(value):
                 raise refuse("`digest` is not a supported digest", ErrorCode.DIGEST_INVALID)
-        return RegistryRequest(method, kind, Action.PUSH, name, upload_id=tail, query=params)
+            if key == UPLOAD_SEAL_PARAM:
+                seal = value
+        forwarded = tuple((k, v) for k, v in params if k != UPLOAD_SEAL_PARAM)
+        return RegistryRequest(method, kind, Action.PUSH, name, upload_id=tail, query=forwarded, upload_seal=seal)
     # REFERRERS
     for _key, value in params:
         if _MEDIA_TYPE_RE.fullmatch(value) is None:
@@ -216,7 +223,23 @@ def _match_route(raw_path: str) -> tuple[RouteKind, str, str]:
                 continue
             if grammar.NAME_RE.fullmatch(name) is not None:
                 return kind, name, tail
+        _refuse_bad_reference(rest)
     raise refuse("no such route in the distribution API", ErrorCode.NAME_INVALID, status=404)
+
+
+def _refuse_bad_reference(rest: str) -> None:
+    """A valid name with a reference the grammar refuses is a 400 in the spec's own words
+    (``DIGEST_INVALID``, ``TAG_INVALID``), not an unknown route."""
+    for marker in ("/manifests/", "/blobs/", "/referrers/"):
+        at = rest.rfind(marker)
+        if at <= 0:
+            continue
+        name, tail = rest[:at], rest[at + len(marker) :]
+        if not tail or "/" in tail or grammar.NAME_RE.fullmatch(name) is None:
+            continue
+        if ":" in tail or marker != "/manifests/":
+            raise refuse("reference is not a supported digest", ErrorCode.DIGEST_INVALID)
+        raise refuse("reference is not a valid tag", ErrorCode.TAG_INVALID)
 
 
 def _manifest(method: str, name: str, ref: str, params: tuple[tuple[str, str], ...]) -> RegistryRequest:

@@ -65,6 +65,13 @@ class CompiledPolicy:
         for (action, ref, ns), statements in flat.items():
             self._index.setdefault((action, ref), {})[ns] = tuple(statements)
         self._has_shadow = any(s.shadow for s in policy_set.statements)
+        self._allowing: frozenset[tuple[Action, PrincipalRef]] = frozenset(
+            (action, ref)
+            for s in policy_set.statements
+            if s.effect is Effect.ALLOW and not s.shadow
+            for action in s.actions
+            for ref in s.principals
+        )
         self._selectors: dict[tuple[object, ...], tuple[PrincipalRef, ...]] = {}
         self._cache: LRUCache[tuple[object, ...], _Candidates] = LRUCache(maxsize=cache_size)
         self.cache_hits = 0
@@ -110,9 +117,9 @@ class CompiledPolicy:
         candidates = self._candidates(principal_keys(context.principal), action, repository, tag)
         return tuple(s.id for s in candidates.shadow if s.conditions_hold(context))
 
-    def may_apply(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:
-        """Whether any statement for this action could apply to these selectors at all."""
-        return any((action, ref) in self._index for ref in principal_refs)
+    def may_allow(self, principal_refs: tuple[PrincipalRef, ...], action: Action) -> bool:
+        """Whether any allow statement for this action names one of these selectors."""
+        return any((action, ref) in self._allowing for ref in principal_refs)
 
     def _candidates(
         self, keys: tuple[PrincipalRef, ...], action: Action, repository: str, tag: str | None

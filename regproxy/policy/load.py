@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from regproxy.errors import PolicyError, RegproxyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, RegproxyError, SourceLocation
 from regproxy.policy.dialects import DialectContext, Document
 from regproxy.policy.dialects.registry import DIALECTS
 from regproxy.policy.model import PolicySet, PrincipalRef, Statement
@@ -93,6 +93,8 @@ def compile_policy_set(
             continue
         try:
             documents.append(DIALECTS[dialect_name].compile_document(files[name], SourceLocation(name, 0), context))
+        except PolicyErrors as exc:
+            errors.extend(exc.errors)
         except PolicyError as exc:
             errors.append(exc)
 

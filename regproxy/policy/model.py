@@ -7,9 +7,11 @@ allow (an intersection, never a union). A :class:`Decision` is a value naming th
 that made it and the policy generation it came from.
 
 Resources are repository globs (``*`` within one path segment, ``**`` across segments) with an
-optional tag glob. A tag pattern restricts only requests that name a tag (manifest by tag, tag
-push, tag delete); a request that names no tag (a blob, a manifest by digest) is matched by the
-repository part alone.
+optional tag glob. Never wider than written: a resource with a tag pattern matches only requests
+that name a matching tag (manifest by tag, tag push, tag delete); a request that names no tag (a
+blob, a manifest by digest) is matched only by resources without one. :data:`ANY_TAG` asks
+whether *some* tag of the repository could be allowed (token grants, listings): allows with a
+tag pattern match it, denies with a tag pattern do not (they refuse only their own tags).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from regproxy.identity.principal import Principal, PrincipalKind, compile_reposi
 from regproxy.oci.actions import Action
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Not a valid tag (the grammar has no `*`), so no request can name it: "some tag of the repository".
+ANY_TAG = "*"
 
 
 class Effect(StrEnum):
@@ -109,7 +114,11 @@ class ResourcePattern:
     def matches(self, repository: str, tag: str | None) -> bool:
         if not self._matches(repository):
             return False
-        return self.tag is None or tag is None or glob_matches(self.tag, tag)
+        if self.tag is None:
+            return True
+        if tag is None:
+            return False  # never wider than written: a tag grant is not a repository grant
+        return tag == ANY_TAG or glob_matches(self.tag, tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +155,16 @@ class Statement:
         return any(p in keys for p in self.principals)
 
     def matches(self, action: Action, repository: str, tag: str | None) -> bool:
-        return action in self.actions and any(r.matches(repository, tag) for r in self.resources)
+        if action not in self.actions:
+            return False
+        if tag == ANY_TAG and self.effect is Effect.DENY:  # a tag deny refuses its own tags only
+            return any(r.tag is None and r.matches(repository, None) for r in self.resources)
+        return any(r.matches(repository, tag) for r in self.resources)
+
+    @property
+    def tag_qualified(self) -> tuple[ResourcePattern, ...]:
+        """The resources that carry a tag pattern (they grant only requests naming a tag)."""
+        return tuple(r for r in self.resources if r.tag is not None)
 
     def conditions_hold(self, context: RequestContext) -> bool:
         return all(c.holds(context) for c in self.conditions)
@@ -157,6 +175,7 @@ class Outcome(StrEnum):
     EXPLICIT_DENY = "explicit-deny"
     DEFAULT_DENY = "default-deny"
     SCOPE_DENY = "scope-deny"  # policy allows; the credential's scope does not
+    INSUFFICIENT_SCOPE = "insufficient-scope"  # policy and credential allow; the bearer token's access does not
 
 
 @dataclass(frozen=True, slots=True)

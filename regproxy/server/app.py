@@ -1,4 +1,5 @@
-"""The application: wires config, stores, authenticators, handler and background tasks.
+"""The application: the parts built once by :func:`regproxy.server.wiring.wire`, the handler,
+the routes and the background tasks.
 
 Startup and teardown are ``cleanup_ctx`` generators; every background task has an owner
 (:class:`TaskOwner`) that cancels and awaits it on shutdown.
@@ -19,7 +20,6 @@ from regproxy.audit import AuditLog
 from regproxy.authorization import public_statements
 from regproxy.config import Config
 from regproxy.errors import ErrorCode, OciError
-from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.chain import Authenticator
 from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
@@ -31,6 +31,7 @@ from regproxy.server.connections import GuardedRequestHandler
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.registry import RegistryHandler
 from regproxy.server.responses import error_response
+from regproxy.server.wiring import wire
 
 log = logging.getLogger("regproxy")
 
@@ -38,7 +39,7 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 RELOADER = web.AppKey("reloader", Reloader)
-CHAIN = web.AppKey("chain", list[Authenticator])
+CHAIN = web.AppKey("chain", tuple[Authenticator, ...])
 CAPABILITIES = web.AppKey("capabilities", CapabilityProbe)
 
 
@@ -119,18 +120,20 @@ def build_app(
     app[RELOADER] = reloader
     capabilities = app[CAPABILITIES] = CapabilityProbe(upstream, metrics, config.upstream.probe_interval)
 
-    chain: list[Authenticator] = [BasicAuthenticator(lambda: store.identities)]
-    token_realm = token_edge.install(app, config, store, metrics, chain, keys)
-    app[CHAIN] = chain
+    wiring = wire(config, store, keys)
+    app[CHAIN] = wiring.authentication.chain
+    if wiring.token_service is not None:
+        token_edge.install(app, config, store, metrics, wiring.token_service, wiring.authentication)
     handler = RegistryHandler(
         config,
         store,
         upstream,
-        chain,
+        wiring.authentication,
         metrics,
         audit,
         limiter=limiter,
-        token_realm=token_realm,
+        token_realm=wiring.token_realm,
+        sealer=wiring.sealer,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)
@@ -154,6 +157,7 @@ def build_app(
         await upstream.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.extend(wiring.lifecycles)
     return app
 
 

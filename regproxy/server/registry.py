@@ -11,51 +11,40 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import aiohttp
-import orjson
 from aiohttp import web
 from cachetools import TTLCache
 
 from regproxy.audit import AuditEvent, AuditLog
-from regproxy.authorization import (
-    Permission,
-    base_permissions,
-    challenge_scope,
-    client_address,
-    creates_content,
-    merge,
-    pushed_tags,
-)
+from regproxy.authorization import client_address
+from regproxy.authorization.flow import authorize
+from regproxy.authorization.scopes import challenge_scope, request_scopes
+from regproxy.authorization.uploads import UploadSealer
+from regproxy.authorization.verdict import Reply, RepositoryExists, Verdict
 from regproxy.config import Config
 from regproxy.errors import Denied, ErrorCode, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
-from regproxy.identity.chain import (
-    Authenticator,
-    Invalid,
-    MalformedCredentials,
-    NotMine,
-    Scheme,
-    Unavailable,
-    Valid,
-    parse_authorization,
-    run_chain,
-)
-from regproxy.identity.principal import ANONYMOUS, Principal
+from regproxy.identity.chain import Scheme
+from regproxy.identity.principal import Principal
 from regproxy.metrics import Metrics
+from regproxy.oci import grammar
 from regproxy.oci.actions import Action
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
-from regproxy.policy.model import Decision, Outcome, RequestContext, principal_keys
+from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
+from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.listings import filtered_listing
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
-from regproxy.server.responses import API_VERSION_HEADER, error_response
+from regproxy.server.responses import error_response
 
 log = logging.getLogger("regproxy.access")
 
@@ -68,7 +57,6 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     )
 )
-CATALOG_MAX_BYTES = 16 * 1024 * 1024
 _BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -79,16 +67,18 @@ class RegistryHandler:
         config: Config,
         store: Store,
         upstream: UpstreamClient,
-        chain: Sequence[Authenticator],
+        authentication: Authentication,
         metrics: Metrics,
         audit: AuditLog | None,
         limiter: PrincipalLimiter | None = None,
         token_realm: str | None = None,
+        sealer: UploadSealer | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.upstream = upstream
-        self.chain = chain
+        self.authentication = authentication
+        self.sealer = sealer or UploadSealer(secrets.token_bytes(32))
         self.metrics = metrics
         self.audit = audit
         self.limiter = limiter
@@ -186,29 +176,20 @@ class RegistryHandler:
             self.metrics.inc("regproxy_rate_limited_total")
             raise TooManyRequests("too many requests for this principal; slow down", headers={"Retry-After": "1"})
         try:
-            drop_mount = False
-            if parsed.route is RouteKind.BASE:
-                if not principal.authenticated:
-                    raise self._challenge(parsed, "authentication required")
-                event.decision = Outcome.ALLOWED.value
-            elif parsed.route is RouteKind.CATALOG:
-                if not principal.authenticated and not policy.may_apply(principal_keys(principal), Action.CATALOG):
-                    raise self._challenge(parsed, "authentication required")
-                event.decision = Outcome.ALLOWED.value
-            else:
-                decision, drop_mount = await self._authorize(parsed, context, policy)
-                event.decision = decision.outcome.value
-                event.statements = decision.statements
-                event.mount_dropped = drop_mount
+            verdict = await self._authorize(parsed, context, policy)
+            event.decision = verdict.decision.outcome.value
+            event.statements = verdict.decision.statements
+            event.mount_dropped = verdict.mount_dropped
+            if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
                 )
-                if not decision.allowed:
-                    if not principal.authenticated:
-                        raise self._challenge(parsed, "authentication required")
-                    raise Denied("requested access to the resource is denied")
+            self._refuse_unless_allowed(verdict)
+            self._check_upload_session(parsed, principal, event)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
-            return await self._forward(request, parsed, context, policy, event, drop_mount)
+            if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
+                return await self._listing(parsed, context, policy, event)
+            return await self._forward(request, parsed, context, policy, event, verdict.mount_dropped)
         finally:
             if self.limiter is not None:
                 self.limiter.release(principal.id)
@@ -216,36 +197,32 @@ class RegistryHandler:
     # -- who ------------------------------------------------------------------------------
     async def _authenticate(self, request: web.Request, parsed: RegistryRequest, event: AuditEvent) -> Principal:
         try:
-            credentials = parse_authorization(request.headers.get("Authorization"))
-        except MalformedCredentials as exc:
+            return await self.authentication.authenticate(request)
+        except Refused as refused:
             event.decision = "unauthenticated"
-            raise self._challenge(parsed, str(exc), invalid=True) from None
-        result = await run_chain(self.chain, credentials)
-        if isinstance(result, Valid):
-            principal = result.principal
-            if principal.expires_at is not None and principal.expires_at <= time.time():
-                event.decision = "unauthenticated"
-                raise self._challenge(
-                    parsed, "credential expired", invalid=True, bearer=credentials.scheme is Scheme.BEARER
-                )
-            return principal
-        if isinstance(result, NotMine):
-            return ANONYMOUS
-        event.decision = "unauthenticated"
-        if isinstance(result, Unavailable):
-            raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
-        assert isinstance(result, Invalid)
-        raise self._challenge(parsed, result.reason, invalid=True, bearer=result.scheme is Scheme.BEARER)
+            raise self._challenge(
+                request_scopes(parsed), refused.reason, invalid=True, bearer=refused.scheme is Scheme.BEARER
+            ) from None
+        except OciError:
+            event.decision = "unauthenticated"
+            raise
 
     def _challenge(
-        self, parsed: RegistryRequest, message: str, *, invalid: bool = False, bearer: bool = False
+        self,
+        scopes: Sequence[str],
+        message: str,
+        *,
+        invalid: bool = False,
+        bearer: bool = False,
+        insufficient: bool = False,
     ) -> Unauthenticated:
         if self.token_realm is not None:
             params = [f'realm="{self.token_realm}"', f'service="{self.config.service}"']
-            scope = challenge_scope(parsed)
-            if scope:
-                params.append(f'scope="{scope}"')
-            if invalid and bearer:
+            if scopes:
+                params.append(f'scope="{" ".join(scopes)}"')
+            if insufficient:
+                params.append('error="insufficient_scope"')
+            elif invalid and bearer:
                 params.append('error="invalid_token"')
             header = "Bearer " + ",".join(params)
         else:
@@ -253,39 +230,54 @@ class RegistryHandler:
         return Unauthenticated(message, headers={"WWW-Authenticate": header})
 
     # -- what -----------------------------------------------------------------------------
-    async def _authorize(
-        self, parsed: RegistryRequest, context: RequestContext, policy: CompiledPolicy
-    ) -> tuple[Decision, bool]:
-        def decide(p: Permission) -> Decision:
-            return policy.evaluate(context, p.action, p.repository, p.tag)
+    async def _authorize(self, parsed: RegistryRequest, context: RequestContext, policy: CompiledPolicy) -> Verdict:
+        """Drive the decision flow, answering its facts from the upstream."""
+        flow = authorize(parsed, context, policy)
+        try:
+            fact = next(flow)
+            while True:
+                if isinstance(fact, RepositoryExists):
+                    answer = await self._repository_exists(fact.repository)
+                else:
+                    answer = await self._tag_exists(fact.repository, fact.tag)
+                fact = flow.send(answer)
+        except StopIteration as done:
+            verdict: Verdict = done.value
+            return verdict
 
-        decisions = [decide(p) for p in base_permissions(parsed)]
-        if any(not d.allowed for d in decisions):
-            return merge(decisions, policy.generation), False
+    def _refuse_unless_allowed(self, verdict: Verdict) -> None:
+        if verdict.reply is Reply.ALLOW:
+            return
+        if verdict.reply is Reply.CHALLENGE:
+            raise self._challenge(verdict.scopes, "authentication required")
+        if verdict.reply is Reply.INSUFFICIENT_SCOPE:
+            raise self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
+        raise Denied("requested access to the resource is denied")
 
-        if creates_content(parsed):
-            create = decide(Permission(Action.CREATE_REPOSITORY, parsed.repository))
-            if not create.allowed and await self._repository_exists(parsed.repository) is not True:
-                return create, False  # a new repository (or one we cannot tell) needs create
+    def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
+        """An upload session answers only the principal it was sealed to (404 to anyone else,
+        as for a session that does not exist: nothing confirms that it does)."""
+        if parsed.route is not RouteKind.UPLOAD_SESSION or parsed.upload_id is None:
+            return
+        if not self.sealer.verify(parsed.upload_seal, principal.id, parsed.repository, parsed.upload_id):
+            event.decision = "upload-not-owned"
+            raise OciError("blob upload unknown to registry", code=ErrorCode.BLOB_UPLOAD_UNKNOWN, status=404)
 
-        for tag in pushed_tags(parsed):
-            created = decide(Permission(Action.TAG_CREATE, parsed.repository, tag))
-            overwritten = decide(Permission(Action.TAG_OVERWRITE, parsed.repository, tag))
-            if created.allowed and overwritten.allowed:
-                decisions.append(created)
-                continue
-            if not created.allowed and not overwritten.allowed:
-                return created, False
-            exists = await self._tag_exists(parsed.repository, tag)
-            if exists is None:  # cannot tell: take the stricter branch
-                return (overwritten if not overwritten.allowed else created), False
-            decisions.append(overwritten if exists else created)
+    async def _listing(
+        self, parsed: RegistryRequest, context: RequestContext, policy: CompiledPolicy, event: AuditEvent
+    ) -> web.StreamResponse:
+        if parsed.route is RouteKind.CATALOG:
 
-        drop_mount = False
-        if parsed.mount is not None:
-            source = decide(Permission(Action.PULL, parsed.mount.source))
-            drop_mount = not source.allowed  # decided before forwarding: no existence leak
-        return merge(decisions, policy.generation), drop_mount
+            def visible(name: str) -> bool:
+                return grammar.is_name(name) and policy.evaluate(context, Action.CATALOG, name, ANY_TAG).allowed
+        else:
+
+            def visible(name: str) -> bool:
+                return grammar.is_tag(name) and policy.evaluate(context, Action.LIST, parsed.repository, name).allowed
+
+        response = await filtered_listing(self.upstream, parsed, visible)
+        event.upstream_status = response.status
+        return response
 
     async def _repository_exists(self, repository: str) -> bool | None:
         if self._repository_seen.get(repository):
@@ -345,7 +337,7 @@ class RegistryHandler:
         upstream_started = time.perf_counter()
         try:
             upstream_response = await self.upstream.request(
-                request.method, target, headers, scope=_upstream_scope(parsed), data=body
+                request.method, target, headers, scope=challenge_scope(parsed), data=body
             )
         finally:
             if uploading:
@@ -355,12 +347,12 @@ class RegistryHandler:
         try:
             if upstream_response.status == 401:
                 # The registry refused regproxy's own credentials: never pass its challenge on.
-                self.upstream.invalidate(_upstream_scope(parsed))
+                self.upstream.invalidate(challenge_scope(parsed))
                 log.error("the registry refused regproxy's credentials for %s", parsed.route.value)
                 raise UpstreamUnavailable("the registry refused regproxy's credentials")
-            if parsed.route is RouteKind.CATALOG and upstream_response.status == 200:
-                return await self._filtered_catalog(upstream_response, context, policy)
             out_headers = response_headers(upstream_response.headers.items(), self.upstream.origin, self.external_url)
+            if parsed.route in (RouteKind.UPLOAD_START, RouteKind.UPLOAD_SESSION):
+                out_headers = sealed_locations(out_headers, self.sealer, context.principal.id, parsed.repository)
             if request.method == "HEAD" or upstream_response.status in _NO_BODY_STATUS:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)
@@ -373,28 +365,6 @@ class RegistryHandler:
         finally:
             upstream_response.release()
 
-    async def _filtered_catalog(
-        self, upstream_response: aiohttp.ClientResponse, context: RequestContext, policy: CompiledPolicy
-    ) -> web.Response:
-        raw = await upstream_response.content.read(CATALOG_MAX_BYTES + 1)
-        if len(raw) > CATALOG_MAX_BYTES:
-            raise UpstreamUnavailable("the registry's catalog page is too large to filter")
-        try:
-            listing = orjson.loads(raw)
-            names = listing.get("repositories") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            raise UpstreamUnavailable("the registry's catalog answer is not JSON") from None
-        visible = [n for n in names if isinstance(n, str) and policy.evaluate(context, Action.CATALOG, n).allowed]
-        response = web.Response(status=200, body=orjson.dumps({"repositories": visible}))
-        # the listing is re-rendered, its media type is the registry's (charset included)
-        response.headers["Content-Type"] = upstream_response.headers.get("Content-Type", "application/json")
-        response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
-        link = upstream_response.headers.get("Link")
-        if link:
-            for name, value in response_headers([("Link", link)], self.upstream.origin, self.external_url):
-                response.headers[name] = value
-        return response
-
 
 def _head_size(request: web.Request) -> int:
     return sum(len(name) + len(value) + 4 for name, value in request.raw_headers) + len(request.raw_path)
@@ -405,19 +375,14 @@ def _copy_headers(response: web.StreamResponse, headers: list[tuple[str, str]]) 
         response.headers.add(name, value)
 
 
-def _upstream_scope(parsed: RegistryRequest) -> str:
-    if parsed.route is RouteKind.CATALOG:
-        return "registry:catalog:*"
-    if not parsed.repository:
-        return ""
-    if parsed.action in (Action.DELETE_BLOB, Action.DELETE_MANIFEST, Action.DELETE_TAG):
-        return f"repository:{parsed.repository}:delete"
-    if parsed.action in (Action.PULL, Action.LIST):
-        return f"repository:{parsed.repository}:pull"
-    scope = f"repository:{parsed.repository}:pull,push"
-    if parsed.mount is not None:
-        scope += f" repository:{parsed.mount.source}:pull"
-    return scope
+def sealed_locations(
+    headers: list[tuple[str, str]], sealer: UploadSealer, principal_id: str, repository: str
+) -> list[tuple[str, str]]:
+    """The upload session a ``Location`` hands out, sealed to the principal that opened it."""
+    return [
+        (name, sealer.seal_location(value, principal_id, repository) if name.lower() == "location" else value)
+        for name, value in headers
+    ]
 
 
 __all__ = ["RegistryHandler"]

@@ -13,43 +13,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from regproxy.authorization import client_address
+from regproxy.authorization.grants import grant_access
 from regproxy.config import Config
 from regproxy.errors import ConfigError, ErrorCode, OciError, Unauthenticated, UpstreamUnavailable
-from regproxy.identity.chain import (
-    Authenticator,
-    Credentials,
-    Invalid,
-    MalformedCredentials,
-    NotMine,
-    Scheme,
-    Unavailable,
-    Valid,
-    parse_authorization,
-    run_chain,
-)
-from regproxy.identity.jwks import JwksCache
+from regproxy.identity.chain import AuthResult, Credentials, Invalid, Scheme, Unavailable, Valid
 from regproxy.identity.keys import KeyLoadError, KeySet, load_signing_key, load_verification_key
-from regproxy.identity.oidc import OidcAuthenticator, OidcIssuerConfig
-from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind
-from regproxy.identity.scope import ScopeRequest, parse_scope, regproxy_actions_for, token_actions_for
-from regproxy.identity.sts import DEFAULT_MAX_TTL, StsAuthenticator, issue_credential
-from regproxy.identity.tokens import InvalidToken, TokenAuthenticator, TokenService
+from regproxy.identity.oidc import OidcIssuerConfig
+from regproxy.identity.principal import Principal, PrincipalKind
+from regproxy.identity.scope import ScopeRequest, parse_scope
+from regproxy.identity.sts import DEFAULT_MAX_TTL, issue_credential
+from regproxy.identity.tokens import InvalidToken, TokenService
 from regproxy.metrics import Metrics
-from regproxy.oci.actions import Action
-from regproxy.policy.evaluate import CompiledPolicy
-from regproxy.policy.model import RequestContext, principal_keys
+from regproxy.policy.model import RequestContext
 from regproxy.reload import Store
+from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.responses import error_response
 
 log = logging.getLogger("regproxy.tokens")
@@ -114,12 +101,12 @@ def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
 
 class TokenEndpoint:
     def __init__(
-        self, config: Config, store: Store, service: TokenService, chain: Sequence[Authenticator], metrics: Metrics
+        self, config: Config, store: Store, service: TokenService, authentication: Authentication, metrics: Metrics
     ) -> None:
         self.config = config
         self.store = store
         self.service = service
-        self.chain = chain
+        self.authentication = authentication
         self.metrics = metrics
 
     # -- GET /token -------------------------------------------------------------------
@@ -128,7 +115,7 @@ class TokenEndpoint:
         try:
             self._check_service(query.get("service"))
             scopes = self._scopes(query.getall("scope", []))
-            principal = await self._principal_from_header(request.headers.get("Authorization"))
+            principal = await self._principal_from_header(request)
         except OciError as error:
             return error_response(error)
         return self._answer(request, principal, scopes, offline=query.get("offline_token") == "true", oauth=False)
@@ -148,7 +135,7 @@ class TokenEndpoint:
             username, password = str(form.get("username", "")), str(form.get("password", ""))
             if not username:
                 return _oauth_error(400, "invalid_request", "`username` is required")
-            result = await run_chain(self.chain, Credentials(Scheme.BASIC, username, password))
+            result = await self._password_grant(Credentials(Scheme.BASIC, username, password))
         elif grant == "refresh_token":
             token = str(form.get("refresh_token", ""))
             try:
@@ -177,7 +164,7 @@ class TokenEndpoint:
     # -- POST /credentials: mint a narrower short-lived credential ---------------------
     async def credentials(self, request: web.Request) -> web.StreamResponse:
         try:
-            principal = await self._principal_from_header(request.headers.get("Authorization"))
+            principal = await self._principal_from_header(request)
             if not principal.authenticated:
                 raise Unauthenticated("authentication required", headers={"WWW-Authenticate": self._basic_challenge()})
             if principal.scope is not None:
@@ -249,47 +236,35 @@ class TokenEndpoint:
         except ValueError as exc:
             raise OciError(str(exc), code=ErrorCode.UNSUPPORTED) from None
 
-    async def _principal_from_header(self, header: str | None) -> Principal:
+    async def _principal_from_header(self, request: web.Request) -> Principal:
+        """The caller, by the one authentication every endpoint uses; a Bearer here is a
+        refresh token (GET /token with ``Authorization: Bearer <refresh token>``)."""
         try:
-            credentials = parse_authorization(header)
-        except MalformedCredentials as exc:
-            raise Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}) from None
-        if credentials.scheme is Scheme.BEARER:  # a refresh token on GET
-            try:
-                return self._current(self.service.verify_refresh_token(credentials.secret))
-            except InvalidToken as exc:
-                raise Unauthenticated(exc.reason, headers={"WWW-Authenticate": self._basic_challenge()}) from None
-        result = await run_chain(self.chain, credentials)
-        if isinstance(result, Valid):
-            return result.principal
-        if isinstance(result, NotMine):
-            return ANONYMOUS
-        if isinstance(result, Unavailable):
-            raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
-        log.info("token refused: %s", result.reason)
-        raise Unauthenticated("invalid credentials", headers={"WWW-Authenticate": self._basic_challenge()})
+            return await self.authentication.authenticate(request, bearer=self._refresh_principal)
+        except Refused as refused:
+            log.info("token refused: %s", refused.reason)
+            # a malformed header or a refresh token says why; a refused password does not
+            message = refused.reason if refused.malformed or refused.scheme is Scheme.BEARER else "invalid credentials"
+            raise Unauthenticated(message, headers={"WWW-Authenticate": self._basic_challenge()}) from None
+
+    def _refresh_principal(self, token: str) -> Principal:
+        try:
+            return self._current(self.service.verify_refresh_token(token))
+        except InvalidToken as exc:
+            raise Refused(exc.reason, Scheme.BEARER) from None
+
+    async def _password_grant(self, credentials: Credentials) -> AuthResult:
+        """The OAuth2 password grant, by the same authentication as every endpoint."""
+        try:
+            return Valid(await self.authentication.check(credentials))
+        except Refused as refused:
+            return Invalid(refused.reason, refused.scheme)
+        except UpstreamUnavailable as exc:
+            return Unavailable(exc.message)
 
     def _granted(self, principal: Principal, scopes: list[ScopeRequest], source: Any) -> list[dict[str, Any]]:
-        """Each requested scope, narrowed to the words the policy in force allows now."""
-        policy: CompiledPolicy = self.store.policy
-        context = RequestContext(principal, source, datetime.now(UTC))
-        access: dict[tuple[str, str], set[str]] = {}
-        for scope in scopes:
-            if scope.is_catalog:
-                if principal.authenticated or policy.may_apply(principal_keys(principal), Action.CATALOG):
-                    access.setdefault(("registry", "catalog"), set()).add("*")
-                continue
-            if scope.type != "repository":
-                continue
-            allowed: set[Action] = set()
-            for word in scope.actions:
-                for action in regproxy_actions_for(word, scope.type, scope.name):
-                    if policy.evaluate(context, action, scope.name).allowed:
-                        allowed.add(action)
-            words = set(scope.actions) & token_actions_for(allowed, partial=True)
-            entry = access.setdefault(("repository", scope.name), set())
-            entry.update(words)
-        return [{"type": t, "name": n, "actions": sorted(w)} for (t, n), w in access.items()]
+        """Each requested scope, narrowed to what the decision flow allows now."""
+        return grant_access(scopes, RequestContext(principal, source, datetime.now(UTC)), self.store.policy)
 
     def _answer(
         self, request: web.Request, principal: Principal, scopes: list[ScopeRequest], *, offline: bool, oauth: bool
@@ -335,58 +310,12 @@ def install(
     config: Config,
     store: Store,
     metrics: Metrics,
-    chain: list[Authenticator],
-    keys: KeySet | None,
-) -> str | None:
-    """Add the token service to ``app`` and its authenticators to the front of ``chain``.
-
-    Returns the challenge realm, or None when no signing key is configured (then clients get a
-    Basic challenge). OIDC issuers work with or without the token service.
-    """
-    issuers = oidc_configs(config)
-    if issuers:
-
-        async def oidc_lifecycle(app: web.Application) -> AsyncIterator[None]:
-            session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10, connect=3), cookie_jar=aiohttp.DummyCookieJar()
-            )
-            # after the token service's own authenticators, before Basic (always last)
-            chain.insert(len(chain) - 1, OidcAuthenticator(issuers, JwksCache(session)))
-            try:
-                yield
-            finally:
-                await session.close()
-
-        app.cleanup_ctx.append(oidc_lifecycle)
-    if keys is None:
-        return None
-    service = TokenService(
-        issuer=config.tokens.issuer or config.public_url,
-        service=config.service,
-        keys=keys,
-        lifetime=config.tokens.lifetime,
-        max_lifetime=config.tokens.max_lifetime,
-        refresh_lifetime=config.tokens.refresh_lifetime,
-        revoked=lambda: store.identities.revoked,
-    )
-
-    def resolve(principal_id: str) -> Principal | None:
-        account = store.identities.account(principal_id)
-        return account.principal() if account is not None else None
-
-    chain[:0] = [
-        StsAuthenticator(
-            keys=keys,
-            issuer=service.issuer,
-            audience=service.service,
-            resolve=resolve,
-            revoked=lambda: store.identities.revoked,
-        ),
-        TokenAuthenticator(service),
-    ]
-    endpoint = TokenEndpoint(config, store, service, chain, metrics)
+    service: TokenService,
+    authentication: Authentication,
+) -> None:
+    """Add the token service's endpoints to ``app`` (the composition root built the service)."""
+    endpoint = TokenEndpoint(config, store, service, authentication, metrics)
     app.router.add_get(TOKEN_PATH, endpoint.get)
     app.router.add_post(TOKEN_PATH, endpoint.post)
     app.router.add_get(JWKS_PATH, endpoint.jwks)
     app.router.add_post(CREDENTIALS_PATH, endpoint.credentials)
-    return f"{config.public_url}{TOKEN_PATH}"

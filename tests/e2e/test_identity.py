@@ -934,9 +934,10 @@ def test_the_token_service_refuses_another_service(gate: Proxy) -> None:
 # -- refusals: scope escalation, stale and revoked credentials --------------------------------
 def test_a_token_never_carries_more_than_the_policy_allows(gate: Proxy, registry: Registry, image: Image) -> None:
     """bob (pull only) asks for pull,push: his token's access names pull only, it pulls, and a
-    push with it is 403 DENIED. alice (who may push) asks for pull only: her token cannot push
-    either (scope-deny), while her pull,push token can (the control). Only the control's
-    upload reached the registry."""
+    push with it is 403 DENIED (a new token would not help). alice (who may push) asks for pull
+    only: her token cannot push either; it is answered 401 with error="insufficient_scope"
+    naming pull,push (the token-auth protocol: a better token would be granted), while her
+    pull,push token can (the control). Only the control's upload reached the registry."""
     repo = f"team-a/{unique('escalation')}/app"
     seed(registry, repo, image)
     mark = len(registry.requests())
@@ -946,7 +947,10 @@ def test_a_token_never_carries_more_than_the_policy_allows(gate: Proxy, registry
     assert_denied(start_upload(gate, repo, headers=bearer(bobs)))
 
     alices_pull = token_for(gate, ALICE, f"repository:{repo}:pull")["token"]
-    assert_denied(start_upload(gate, repo, headers=bearer(alices_pull)))
+    insufficient = start_upload(gate, repo, headers=bearer(alices_pull))
+    assert_unauthorized(insufficient)
+    challenge = insufficient.header("WWW-Authenticate") or ""
+    assert f'scope="repository:{repo}:pull,push"' in challenge and 'error="insufficient_scope"' in challenge
     alices_push = token_for(gate, ALICE, f"repository:{repo}:pull,push")["token"]
     assert start_upload(gate, repo, headers=bearer(alices_push)).status == 202
 
@@ -955,7 +959,7 @@ def test_a_token_never_carries_more_than_the_policy_allows(gate: Proxy, registry
     posts = audit_events_where(gate, "three upload decisions", at_least=3, method="POST", repository=repo)
     assert [(e["principal"], e["decision"]) for e in posts] == [
         ("user:bob", "default-deny"),
-        ("user:alice", "scope-deny"),
+        ("user:alice", "insufficient-scope"),
         ("user:alice", "allowed"),
     ]
 

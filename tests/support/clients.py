@@ -146,3 +146,28 @@ class Podman:
         run = self.run("image", "inspect", "--format", "{{.Digest}}", image, timeout=30)
         assert run.ok, str(run)
         return run.stdout.strip()
+
+
+class Buildah:
+    """buildah with storage of its own (``--storage-driver vfs``); credentials per call."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = require_tool("buildah")
+        self.workdir = workdir
+        self.env = _environment(workdir)
+        self.runroot = Path(tempfile.mkdtemp(prefix="rp-buildah-", dir="/tmp"))
+        self.global_args = ("--storage-driver", "vfs", "--root", str(workdir / "root"), "--runroot", str(self.runroot))
+
+    def run(self, *args: str, timeout: float = CLIENT_TIMEOUT) -> Run:
+        return _run([self.binary, *self.global_args, *args], self.env, timeout)
+
+    def close(self) -> None:
+        shutil.rmtree(self.runroot, ignore_errors=True)
+
+    def pull(self, image: str, *, creds: str | None = None) -> Run:
+        auth = ["--creds", creds] if creds else []
+        return self.run("pull", "--tls-verify=false", *auth, image)
+
+    def push(self, image: str, destination: str, *, creds: str | None = None) -> Run:
+        auth = ["--creds", creds] if creds else []
+        return self.run("push", "--tls-verify=false", *auth, image, destination)

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from regproxy.errors import PolicyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action, expand_action_pattern
 from regproxy.policy.conditions import ClaimMatches, CredentialScopeIn, SourceAddressIn, TimeWindow
@@ -93,12 +93,22 @@ def compile_native(data: Any, location: SourceLocation) -> Document:
     stem = location.file.rsplit("/", 1)[-1]
     seen: set[str] = set()
     statements = []
+    errors: list[PolicyError] = []  # every statement's error, not only the first
     for item in raw:
-        statement = parse_statement(item, at(location, item), stem)
+        try:
+            statement = parse_statement(item, at(location, item), stem)
+        except PolicyError as exc:
+            errors.append(exc)
+            continue
         if statement.id in seen:
-            raise PolicyError(at(location, item), f"statement id `{statement.id}` is repeated")
+            errors.append(PolicyError(at(location, item), f"statement id `{statement.id}` is repeated"))
+            continue
         seen.add(statement.id)
         statements.append(statement)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise PolicyErrors(errors)
     return Document(stem, NativeDialect.name, tuple(statements), location, needs_binding=False)
 
 

@@ -12,15 +12,12 @@ from hypothesis import strategies as st
 
 from regproxy.identity.principal import CredentialScope, IntersectedScope, ScopeGrant
 from regproxy.identity.scope import (
-    CATALOG_SCOPE,
     ScopeRequest,
     access_to_scope,
-    challenge_scope,
     parse_scope,
     parse_scopes,
     regproxy_actions_for,
     render_scope,
-    scope_for_request,
     scope_from_claim,
     scope_to_claim,
     token_actions_for,
@@ -193,21 +190,6 @@ def test_token_actions_for_partial_takes_a_word_for_any_of_its_actions() -> None
     assert token_actions_for(allowed, partial=True) == {"pull", "push"}
     assert token_actions_for(allowed) == frozenset()
     assert "*" not in token_actions_for(ALL_ACTIONS - {Action.PULL}, partial=True)
-
-
-@pytest.mark.parametrize("action", list(Action), ids=[a.value for a in Action])
-def test_scope_for_request_names_a_word_that_grants_the_action(action: Action) -> None:
-    word = scope_for_request(action)
-    resource = ("registry", "catalog") if action is Action.CATALOG else ("repository", "app")
-    assert action in regproxy_actions_for(word, *resource)
-    assert word != "*" or action is Action.CATALOG
-
-
-def test_challenge_scope_renders_what_the_client_should_ask_for() -> None:
-    assert challenge_scope(Action.TAG_OVERWRITE, "team/app") == "repository:team/app:push"
-    assert challenge_scope(Action.LIST, "team/app") == "repository:team/app:pull"
-    assert challenge_scope(Action.DELETE_BLOB, "team/app") == "repository:team/app:delete"
-    assert challenge_scope(Action.CATALOG, "") == CATALOG_SCOPE
 
 
 def test_access_to_scope_grants_exactly_the_named_repositories() -> None:

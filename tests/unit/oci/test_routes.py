@@ -376,3 +376,28 @@ def test_route_matcher_agrees_with_distributions_router(segments: list[str], tra
     except RouteRefused:
         got = None
     assert got == router(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        pytest.param("/v2/a/manifests/sha256:totallywrong", "DIGEST_INVALID", id="bad-digest"),
+        pytest.param("/v2/a/manifests/:bad", "DIGEST_INVALID", id="colon-tag"),
+        pytest.param("/v2/a/manifests/md5:abc", "DIGEST_INVALID", id="unsupported-algorithm"),
+        pytest.param(f"/v2/a/manifests/{'t' * 129}", "TAG_INVALID", id="tag-too-long"),
+        pytest.param("/v2/a/manifests/-dash", "TAG_INVALID", id="tag-leading-dash"),
+        pytest.param("/v2/a/blobs/sha256:abc", "DIGEST_INVALID", id="blob-short-digest"),
+        pytest.param("/v2/a/referrers/latest", "DIGEST_INVALID", id="referrers-by-tag"),
+        pytest.param("/v2/" + "a/" * 130 + "x/manifests/latest", "NAME_INVALID", id="name-too-long"),
+    ],
+)
+def test_a_bad_reference_or_an_over_long_name_is_400_in_the_spec_words(path: str, code: str) -> None:
+    with pytest.raises(RouteRefused) as info:
+        parse_request("GET", path, "", {})
+    assert (info.value.status, info.value.body()["errors"][0]["code"]) == (400, code)
+
+
+def test_an_upload_seal_is_taken_out_of_what_is_forwarded() -> None:
+    parsed = parse_request("PATCH", "/v2/a/blobs/uploads/u1", "_state=abc&_regproxy=seal", {})
+    assert parsed.upload_seal == "seal"
+    assert parsed.target() == "/v2/a/blobs/uploads/u1?_state=abc"

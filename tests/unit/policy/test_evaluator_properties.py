@@ -13,6 +13,7 @@ from regproxy.oci.actions import Action
 from regproxy.policy.conditions import SourceAddressIn
 from regproxy.policy.evaluate import compile_policy, evaluate_reference
 from regproxy.policy.model import (
+    ANY_TAG,
     Effect,
     PolicySet,
     PrincipalRef,
@@ -175,7 +176,23 @@ def test_glob_star_stays_in_one_segment_and_double_star_crosses() -> None:
     assert not ResourcePattern("a/**").matches("ab/c", None)
 
 
-def test_tag_pattern_restricts_only_tagged_requests() -> None:
+def test_tag_pattern_grants_only_requests_naming_a_matching_tag() -> None:
     pattern = ResourcePattern("a", "v*")
     assert pattern.matches("a", "v1") and not pattern.matches("a", "latest")
-    assert pattern.matches("a", None)  # a blob or digest request names no tag
+    # never wider than written: a blob or digest request names no tag, so a tag grant is no grant
+    assert not pattern.matches("a", None)
+    assert pattern.matches("a", ANY_TAG)  # "some tag of a": what token grants and listings ask
+    assert ResourcePattern("a").matches("a", None)
+
+
+def test_a_tag_deny_refuses_its_tags_not_the_whole_repository() -> None:
+    deny = Statement(
+        "d",
+        Effect.DENY,
+        (PrincipalRef(PrincipalSelector.EVERYONE),),
+        frozenset({Action.PULL}),
+        (ResourcePattern("a", "prod-*"),),
+    )
+    assert deny.matches(Action.PULL, "a", "prod-1")
+    assert not deny.matches(Action.PULL, "a", ANY_TAG)
+    assert not deny.matches(Action.PULL, "a", None)
