@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copyreg
+import io
 import logging
 import os
 import pickle
@@ -32,6 +34,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from regproxy.config import Config
 from regproxy.metrics import Metrics
@@ -76,8 +80,29 @@ def spawn_worker(config: Config, sock: socket.socket, slot: int, snapshot_dir: P
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(fd,))  # noqa: S603 - our own module
     assert process.stdin is not None
     with process.stdin:
-        process.stdin.write(pickle.dumps(config))
+        process.stdin.write(dump_config(config))
     return process
+
+
+def read_only(contents: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """What a worker's unpickling calls to rebuild a read-only mapping (by this module's name)."""
+    return MappingProxyType(contents)
+
+
+def _reduce_mapping_proxy(
+    proxy: MappingProxyType[Any, Any],
+) -> tuple[Callable[[dict[Any, Any]], MappingProxyType[Any, Any]], tuple[dict[Any, Any]]]:
+    return read_only, (dict(proxy),)
+
+
+def dump_config(config: Config) -> bytes:
+    """The configuration as a worker reads it: pickled, with the read-only mappings the frozen
+    settings hold (``MappingProxyType``, which pickle refuses) sent as their contents."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
+    pickler.dump(config)
+    return buffer.getvalue()
 
 
 class Supervisor:

@@ -5,14 +5,18 @@ forwards signals (with fake processes behind the spawn seam)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import pickle
 import signal
 import socket
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from regproxy.config import Config
-from regproxy.server.supervisor import RestartPolicy, Supervisor
+from regproxy.policy.dialects import DialectContext
+from regproxy.server.supervisor import RestartPolicy, Supervisor, dump_config
 
 
 @pytest.mark.parametrize(
@@ -110,3 +114,15 @@ async def test_a_crash_loop_stops_the_others_and_exits_1(tmp_path: Path) -> None
     assert await running == 1
     assert spawned[1].signals == [signal.SIGTERM]
     assert len(spawned) == 4
+
+
+def test_a_configuration_with_dialect_settings_reaches_a_worker_whole() -> None:
+    """The dialect settings are read-only mappings, which plain pickle refuses."""
+    dialects = DialectContext(
+        thalassa_projects=MappingProxyType({"proj-a": ("proj-a-*",)}),
+        oci_compartments=MappingProxyType({"acme": ("acme-*",)}),
+    )
+    config = dataclasses.replace(Config(), dialects=dialects)
+    copy = pickle.loads(dump_config(config))
+    assert copy == config
+    assert isinstance(copy.dialects.thalassa_projects, MappingProxyType)
