@@ -39,6 +39,7 @@ from typing import Any
 
 from regproxy.config import Config
 from regproxy.metrics import Metrics
+from regproxy.server.wiring import host_key
 
 log = logging.getLogger("regproxy.supervisor")
 
@@ -80,7 +81,7 @@ def spawn_worker(config: Config, sock: socket.socket, slot: int, snapshot_dir: P
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(fd,))  # noqa: S603 - our own module
     assert process.stdin is not None
     with process.stdin:
-        process.stdin.write(dump_config(config))
+        process.stdin.write(dump_config(config, host_key()))
     return process
 
 
@@ -95,13 +96,14 @@ def _reduce_mapping_proxy(
     return read_only, (dict(proxy),)
 
 
-def dump_config(config: Config) -> bytes:
-    """The configuration as a worker reads it: pickled, with the read-only mappings the frozen
-    settings hold (``MappingProxyType``, which pickle refuses) sent as their contents."""
+def dump_config(config: Config, upload_key: bytes) -> bytes:
+    """What a worker reads on its stdin: the configuration and this host's upload-session key,
+    pickled, with the read-only mappings the frozen settings hold (``MappingProxyType``, which
+    pickle refuses) sent as their contents."""
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer)
     pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
-    pickler.dump(config)
+    pickler.dump((config, upload_key))
     return buffer.getvalue()
 
 

@@ -112,9 +112,22 @@ def wire(config: Config, store: Store, keys: KeySet | None) -> Wiring:
     )
 
 
-# Made when this module is first imported: in the supervisor, before it forks its workers, so
-# the workers of one host share it.
+# Made when this module is first imported; a supervisor hands its own to every worker it starts
+# (:func:`adopt_host_key`), so the workers of one host share it.
 _HOST_KEY = secrets.token_bytes(32)
+
+
+def host_key() -> bytes:
+    """This process's upload-session key for deployments without a signing key."""
+    return _HOST_KEY
+
+
+def adopt_host_key(key: bytes) -> None:
+    """A worker takes its supervisor's key, so a session opened on one worker is honoured by all."""
+    global _HOST_KEY  # noqa: PLW0603 - one key per process tree, set once at worker start
+    if len(key) < 16:
+        raise ValueError("an upload session key needs at least 16 bytes")
+    _HOST_KEY = key
 
 
 def upload_session_key(keys: KeySet | None) -> bytes:
@@ -128,7 +141,7 @@ def upload_session_key(keys: KeySet | None) -> bytes:
     one Service therefore configure ``tokens.signing_key``.
     """
     if keys is None or keys.signing is None:
-        return _HOST_KEY
+        return host_key()
     der = keys.signing.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -21,6 +21,7 @@ from regproxy.cli import setup_logging
 from regproxy.config import Config
 from regproxy.errors import RegproxyError
 from regproxy.server.run import run_worker
+from regproxy.server.wiring import adopt_host_key
 
 log = logging.getLogger("regproxy")
 
@@ -42,9 +43,12 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> int:
     fd, slot, snapshot_dir = int(argv[0]), int(argv[1]), Path(argv[2])
     _die_with_parent(int(argv[3]))
-    config = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent
-    if not isinstance(config, Config):
-        raise SystemExit("regproxy worker: no configuration on stdin")
+    payload = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent
+    match payload:
+        case (Config() as config, bytes() as upload_key):
+            adopt_host_key(upload_key)
+        case _:
+            raise SystemExit("regproxy worker: no configuration on stdin")
     setup_logging(config)
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)

@@ -123,6 +123,7 @@ def test_a_configuration_with_dialect_settings_reaches_a_worker_whole() -> None:
         oci_compartments=MappingProxyType({"acme": ("acme-*",)}),
     )
     config = dataclasses.replace(Config(), dialects=dialects)
-    copy = pickle.loads(dump_config(config))
+    copy, key = pickle.loads(dump_config(config, b"k" * 32))
     assert copy == config
+    assert key == b"k" * 32
     assert isinstance(copy.dialects.thalassa_projects, MappingProxyType)
