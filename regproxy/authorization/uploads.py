@@ -48,7 +48,9 @@ class UploadSealer:
         upload_id = parts.path[len(prefix) :]
         if not upload_id or "/" in upload_id:
             return location
-        # the registry's own parameters pass byte for byte (its `_state` is signed)
-        kept = [p for p in parts.query.split("&") if p and p.partition("=")[0] != SEAL_PARAM]
+        # The registry's own parameters pass byte for byte (its `_state` is signed), and so does
+        # a seal already there: behind another regproxy, that is the inner one's, which it checks.
+        # Ours goes last; the route parser takes the last seal as this regproxy's own.
+        kept = [p for p in parts.query.split("&") if p]
         kept.append(f"{SEAL_PARAM}={self.seal(principal_id, repository, upload_id)}")
         return urlunsplit(parts._replace(query="&".join(kept)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from regproxy.authorization.uploads import SEAL_PARAM, UploadSealer
+from regproxy.oci.routes import parse_request
 
 SEALER = UploadSealer(b"k" * 32)
 
@@ -23,7 +24,16 @@ def test_the_location_keeps_the_registry_parameters_byte_for_byte() -> None:
     location = "http://proxy/v2/team/app/blobs/uploads/u1?_state=a%2Bb%3D%3D"
     sealed = SEALER.seal_location(location, "user:alice", "team/app")
     assert sealed == f"{location}&{SEAL_PARAM}={SEALER.seal('user:alice', 'team/app', 'u1')}"
-    assert SEALER.seal_location(sealed, "user:alice", "team/app") == sealed  # re-sealing replaces
+
+
+def test_a_seal_from_a_regproxy_behind_this_one_is_kept_and_ours_goes_last() -> None:
+    """Chained deployments: the inner regproxy's seal must reach it again."""
+    inner = "http://proxy/v2/team/app/blobs/uploads/u1?_state=s&" + SEAL_PARAM + "=" + "i" * 43
+    sealed = SEALER.seal_location(inner, "user:edge", "team/app")
+    assert sealed == f"{inner}&{SEAL_PARAM}={SEALER.seal('user:edge', 'team/app', 'u1')}"
+    parsed = parse_request("PATCH", "/v2/team/app/blobs/uploads/u1", sealed.partition("?")[2], {})
+    assert parsed.upload_seal == SEALER.seal("user:edge", "team/app", "u1")
+    assert parsed.query == (("_state", "s"), (SEAL_PARAM, "i" * 43))
 
 
 @pytest.mark.parametrize(
