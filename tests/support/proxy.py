@@ -146,8 +146,10 @@ class Proxy:
         """The audit events written so far (the writer is asynchronous: poll for a new one)."""
         if not self.audit_path.exists():
             return []
-        lines = self.audit_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        text = self.audit_path.read_text()
+        # A line still being written has no newline yet: it is not an event until it does.
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
