@@ -57,6 +57,7 @@ class AuditEvent:
     bytes_out: int = 0
     duration_ms: float = 0.0
     mount_dropped: bool = False
+    scopes: tuple[str, ...] = ()  # /token: the access granted, as `type:name:actions`
     pid: int = 0  # the process that decided: with several workers, which one
 
     def to_json(self) -> bytes:

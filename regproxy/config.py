@@ -88,6 +88,15 @@ class LimitsConfig:
     burst: int = 0
     concurrent_requests: int = 0  # per principal; 0 = unlimited
     shutdown_timeout: float = 30.0
+    max_token_body: int = 8192  # POST /token form and POST /credentials JSON
+    max_manifest_size: int = 4 * 1024 * 1024  # distribution's own cap
+    body_idle_timeout: float = 60.0  # a streamed body (either direction) that stalls this long is cut
+    max_trailer_size: int = 8192  # chunked trailers, all lines together
+    max_requests_per_connection: int = 10000
+    login_free_failures: int = 5  # failed logins per source address or user name before back-off
+    login_backoff: float = 1.0  # first back-off; it doubles with each further failure
+    login_backoff_max: float = 300.0
+    login_failure_window: float = 900.0  # failures older than this are forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,15 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "limits.burst": "int",
     "limits.concurrent_requests": "int",
     "limits.shutdown_timeout": "float",
+    "limits.max_token_body": "int",
+    "limits.max_manifest_size": "int",
+    "limits.body_idle_timeout": "float",
+    "limits.max_trailer_size": "int",
+    "limits.max_requests_per_connection": "int",
+    "limits.login_free_failures": "int",
+    "limits.login_backoff": "float",
+    "limits.login_backoff_max": "float",
+    "limits.login_failure_window": "float",
     "dialects.thalassa_projects": "any",
     "dialects.oci_compartments": "any",
     "dialects.oci_administrators_group": "str",
@@ -309,6 +327,11 @@ def _build(v: dict[str, Any]) -> Config:
         ("limits.max_header_size", 1024),
         ("tokens.lifetime", 1),
         ("upstream.pool_size", 1),
+        ("limits.max_token_body", 1024),
+        ("limits.max_manifest_size", 1024),
+        ("limits.max_trailer_size", 0),
+        ("limits.max_requests_per_connection", 1),
+        ("limits.login_free_failures", 0),
     ):
         if key in v and v[key] < lo:
             raise ConfigError(key, f"must be at least {lo}")
@@ -318,6 +341,10 @@ def _build(v: dict[str, Any]) -> Config:
         "limits.header_timeout",
         "limits.keepalive_timeout",
         "limits.shutdown_timeout",
+        "limits.body_idle_timeout",
+        "limits.login_backoff",
+        "limits.login_backoff_max",
+        "limits.login_failure_window",
     ):
         if key in v and v[key] <= 0:
             raise ConfigError(key, "must be positive")

@@ -72,6 +72,12 @@ HELP = {
     "regproxy_audit_dropped_total": ("counter", "Audit events dropped because the sink was slow."),
     "regproxy_rate_limited_total": ("counter", "Requests refused by a per-principal limit."),
     "regproxy_connections_closed_total": ("counter", "Connections closed by a limit, by reason."),
+    "regproxy_authentication_failures_total": ("counter", "Failed logins and credentials, by method."),
+    "regproxy_logins_total": ("counter", "/token and /credentials requests, by route and result."),
+    "regproxy_logins_throttled_total": (
+        "counter",
+        "Logins refused with 429 while their address or user is backing off.",
+    ),
 }
 
 

@@ -24,12 +24,15 @@ from regproxy.identity.chain import Authenticator
 from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
 from regproxy.proxy.upstream import UpstreamClient
+from regproxy.redaction import install_log_redaction
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
 from regproxy.server.connections import GuardedRequestHandler
 from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.registry import RegistryHandler
 from regproxy.server.responses import error_response
+from regproxy.server.throttle import MemoryLoginThrottle
 
 log = logging.getLogger("regproxy")
 
@@ -91,6 +94,7 @@ def build_app(
 ) -> web.Application:
     """The public application. ``keys`` (from :func:`regproxy.server.tokens.load_keyset`)
     turn on the token service; without them clients get a Basic challenge."""
+    install_log_redaction()  # before anything can log: no secret reaches any log line
     metrics = metrics or Metrics()
     upstream = UpstreamClient(config.upstream)
     audit = AuditLog(config.audit.path, config.audit.queue_size) if config.audit.path else None
@@ -114,6 +118,13 @@ def build_app(
     app[METRICS] = metrics
     app[UPSTREAM] = upstream
     app[RELOADER] = reloader
+    throttle = MemoryLoginThrottle(
+        free_failures=limits.login_free_failures,
+        backoff=limits.login_backoff,
+        backoff_max=limits.login_backoff_max,
+        window=limits.login_failure_window,
+    )
+    app[LOGINS] = Logins(throttle, audit, metrics, config.trusted_proxies)
 
     chain: list[Authenticator] = [BasicAuthenticator(lambda: store.identities)]
     token_realm = token_edge.install(app, config, store, metrics, chain, keys)

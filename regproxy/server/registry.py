@@ -52,6 +52,7 @@ from regproxy.policy.model import Decision, Outcome, RequestContext, principal_k
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
+from regproxy.server import bodies
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.responses import API_VERSION_HEADER, error_response
 
@@ -94,6 +95,7 @@ class RegistryHandler:
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
         self.max_head_size = config.limits.max_header_size * 4
+        self.idle = config.limits.body_idle_timeout
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
@@ -122,8 +124,8 @@ class RegistryHandler:
                 )
             response = await self._handle(request, path, query, event, started)
         except OciError as error:
-            if not event.decision:
-                event.decision = "refused"
+            if not event.decision:  # an anonymous caller told to authenticate is no malformed request
+                event.decision = "challenge" if isinstance(error, Unauthenticated) else "refused"
             response = error_response(error, head=head)
             if error.status >= 500 or error.status == 400:
                 log.warning("%s %s -> %d %s", request.method, event.path, error.status, error.message)
@@ -147,6 +149,7 @@ class RegistryHandler:
         source = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.trusted)
         event.source = str(source) if source is not None else ""
         parsed = parse_request(request.method, path, query, request.headers)
+        bodies.check_declared_size(request, bodies.upload_limit(request.method, path, self.config.limits))
         event.route = parsed.route.value
         event.action = parsed.action.value if parsed.action else ""
         event.repository = parsed.repository
@@ -215,6 +218,7 @@ class RegistryHandler:
         if isinstance(result, Unavailable):
             raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
         assert isinstance(result, Invalid)
+        self.metrics.inc("regproxy_authentication_failures_total", (("method", result.scheme.value),))
         raise self._challenge(parsed, result.reason, invalid=True, bearer=result.scheme is Scheme.BEARER)
 
     def _challenge(
@@ -349,7 +353,7 @@ class RegistryHandler:
             _copy_headers(response, out_headers)
             await response.prepare(request)
             sent = 0
-            async for chunk in upstream_response.content.iter_any():
+            async for chunk in bodies.idle_guarded(upstream_response.content.iter_any(), self.idle, upstream=True):
                 await response.write(chunk)
                 sent += len(chunk)
             await response.write_eof()
@@ -363,7 +367,9 @@ class RegistryHandler:
             upstream_response.release()
 
     async def _stream_up(self, request: web.Request, event: AuditEvent) -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_any():
+        async for chunk in bodies.stream_body(
+            request, bodies.upload_limit(request.method, request.path, self.config.limits), self.idle
+        ):
             event.bytes_in += len(chunk)
             yield chunk
         self.metrics.inc("regproxy_bytes_total", (("direction", "up"),), event.bytes_in)

@@ -50,6 +50,8 @@ from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import RequestContext, principal_keys
 from regproxy.reload import Store
+from regproxy.server import bodies
+from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.responses import error_response
 
 log = logging.getLogger("regproxy.tokens")
@@ -100,8 +102,15 @@ def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
 
 class TokenEndpoint:
     def __init__(
-        self, config: Config, store: Store, service: TokenService, chain: Sequence[Authenticator], metrics: Metrics
+        self,
+        config: Config,
+        store: Store,
+        service: TokenService,
+        chain: Sequence[Authenticator],
+        metrics: Metrics,
+        logins: Logins,
     ) -> None:
+        self.logins = logins
         self.config = config
         self.store = store
         self.service = service
@@ -114,7 +123,7 @@ class TokenEndpoint:
         try:
             self._check_service(query.get("service"))
             scopes = self._scopes(query.getall("scope", []))
-            principal = await self._principal_from_header(request.headers.get("Authorization"))
+            principal = await self._principal_from_header(request)
         except OciError as error:
             return error_response(error)
         return self._answer(request, principal, scopes, offline=query.get("offline_token") == "true", oauth=False)
@@ -123,7 +132,13 @@ class TokenEndpoint:
     async def post(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/x-www-form-urlencoded":
             return _oauth_error(400, "invalid_request", "expected an application/x-www-form-urlencoded body")
-        form = await request.post()
+        limits = self.config.limits
+        try:
+            form = await bodies.read_form(request, limits.max_token_body, limits.body_idle_timeout)
+        except OciError as error:  # too large or stalled: in the token endpoint's own terms
+            return _oauth_error(error.status, "invalid_request", error.message)
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "the form is not valid UTF-8 or has too many fields")
         grant = str(form.get("grant_type", ""))
         try:
             self._check_service(_form_str(form.get("service")))
@@ -134,9 +149,13 @@ class TokenEndpoint:
             username, password = str(form.get("username", "")), str(form.get("password", ""))
             if not username:
                 return _oauth_error(400, "invalid_request", "`username` is required")
+            if (throttled := await self._throttled(request, username)) is not None:
+                return throttled
             result = await run_chain(self.chain, Credentials(Scheme.BASIC, username, password))
         elif grant == "refresh_token":
             token = str(form.get("refresh_token", ""))
+            if (throttled := await self._throttled(request, "")) is not None:
+                return throttled
             try:
                 result = Valid(self._current(self.service.verify_refresh_token(token)))
             except InvalidToken as exc:
@@ -148,7 +167,9 @@ class TokenEndpoint:
         if not isinstance(result, Valid):
             reason = result.reason if isinstance(result, Invalid) else "credentials not recognised"
             log.info("token refused: %s", reason)
+            await self.logins.failed(request, grant)
             return _oauth_error(401, "invalid_grant", "invalid credentials")
+        await self.logins.succeeded(request, result.principal.id)
         offline = form.get("access_type") == "offline" or grant == "refresh_token"
         return self._answer(request, result.principal, scopes, offline=offline, oauth=True)
 
@@ -163,12 +184,13 @@ class TokenEndpoint:
     # -- POST /credentials: mint a narrower short-lived credential ---------------------
     async def credentials(self, request: web.Request) -> web.StreamResponse:
         try:
-            principal = await self._principal_from_header(request.headers.get("Authorization"))
+            principal = await self._principal_from_header(request)
             if not principal.authenticated:
                 raise Unauthenticated("authentication required", headers={"WWW-Authenticate": self._basic_challenge()})
             if principal.scope is not None:
                 raise OciError("a scoped credential cannot mint credentials", code=ErrorCode.DENIED, status=403)
-            body = orjson.loads(await request.read())
+            limits = self.config.limits
+            body = orjson.loads(await bodies.read_bounded(request, limits.max_token_body, limits.body_idle_timeout))
             ttl = int(body.get("ttl", 3600))
             actions = body.get("actions") or ["pull"]
             repositories = body.get("repositories") or []
@@ -193,6 +215,9 @@ class TokenEndpoint:
         except OciError as error:
             return error_response(error)
         self.metrics.inc("regproxy_tokens_issued_total", (("kind", "sts"),))
+        self.logins.granted(
+            request, principal.id, principal.kind.value, [{"type": "credential", "name": credential.jti, "actions": []}]
+        )
         log.info("short-lived credential %s issued to %s", credential.jti, principal.id)
         return web.json_response(
             {
@@ -235,24 +260,41 @@ class TokenEndpoint:
         except ValueError as exc:
             raise OciError(str(exc), code=ErrorCode.UNSUPPORTED) from None
 
-    async def _principal_from_header(self, header: str | None) -> Principal:
+    async def _throttled(self, request: web.Request, username: str) -> web.Response | None:
+        """The OAuth answer while ``username`` or the caller's address is throttled, else None."""
         try:
-            credentials = parse_authorization(header)
+            await self.logins.attempt(request, username)
+        except OciError as error:
+            return _oauth_error(error.status, "temporarily_unavailable", error.message, error.headers)
+        return None
+
+    async def _principal_from_header(self, request: web.Request) -> Principal:
+        try:
+            credentials = parse_authorization(request.headers.get("Authorization"))
         except MalformedCredentials as exc:
+            await self.logins.failed(request, "malformed")
             raise Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}) from None
+        if credentials.scheme is not Scheme.NONE:
+            await self.logins.attempt(request, credentials.username)
+        method = credentials.scheme.value
         if credentials.scheme is Scheme.BEARER:  # a refresh token on GET
             try:
-                return self._current(self.service.verify_refresh_token(credentials.secret))
+                principal = self._current(self.service.verify_refresh_token(credentials.secret))
             except InvalidToken as exc:
+                await self.logins.failed(request, method)
                 raise Unauthenticated(exc.reason, headers={"WWW-Authenticate": self._basic_challenge()}) from None
+            await self.logins.succeeded(request, principal.id)
+            return principal
         result = await run_chain(self.chain, credentials)
         if isinstance(result, Valid):
+            await self.logins.succeeded(request, result.principal.id)
             return result.principal
         if isinstance(result, NotMine):
             return ANONYMOUS
         if isinstance(result, Unavailable):
             raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
         log.info("token refused: %s", result.reason)
+        await self.logins.failed(request, method)
         raise Unauthenticated("invalid credentials", headers={"WWW-Authenticate": self._basic_challenge()})
 
     def _granted(self, principal: Principal, scopes: list[ScopeRequest], source: Any) -> list[dict[str, Any]]:
@@ -287,6 +329,7 @@ class TokenEndpoint:
         except ValueError as exc:
             return error_response(Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}))
         self.metrics.inc("regproxy_tokens_issued_total", (("kind", "access"),))
+        self.logins.granted(request, principal.id, principal.kind.value, access)
         body: dict[str, Any] = {
             "token": issued.token,
             "access_token": issued.token,
@@ -310,9 +353,11 @@ def _form_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
-        {"error": error, "error_description": description}, status=status, headers={"Cache-Control": "no-store"}
+        {"error": error, "error_description": description},
+        status=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -370,9 +415,10 @@ def install(
         ),
         TokenAuthenticator(service),
     ]
-    endpoint = TokenEndpoint(config, store, service, chain, metrics)
-    app.router.add_get(TOKEN_PATH, endpoint.get)
-    app.router.add_post(TOKEN_PATH, endpoint.post)
+    logins = app[LOGINS]
+    endpoint = TokenEndpoint(config, store, service, chain, metrics, logins)
+    app.router.add_get(TOKEN_PATH, logins.audited("token", endpoint.get))
+    app.router.add_post(TOKEN_PATH, logins.audited("token", endpoint.post))
     app.router.add_get(JWKS_PATH, endpoint.jwks)
-    app.router.add_post(CREDENTIALS_PATH, endpoint.credentials)
+    app.router.add_post(CREDENTIALS_PATH, logins.audited("credentials", endpoint.credentials))
     return f"{config.public_url}{TOKEN_PATH}"

@@ -1,0 +1,100 @@
+"""Logins in the audit trail: every ``/token`` and ``/credentials`` request leaves one audit
+line (the principal, or the user name that was tried, the source address, the result and the
+scopes granted), failed logins are counted and throttled (:mod:`regproxy.server.throttle`).
+
+The endpoints stay unaware of the audit sink: :meth:`Logins.audited` wraps each handler, opens
+the event before it runs and writes it when the response is ready; inside, the handler reports
+what it learned through :func:`attempt` (the user name tried), :func:`failed` and
+:func:`granted`. The result follows the answer unless the handler said more: ``issued``,
+``unauthenticated``, ``throttled``, ``refused`` (a malformed request), ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from regproxy.audit import AuditEvent, AuditLog
+from regproxy.authorization import Network, client_address
+from regproxy.errors import TooManyRequests
+from regproxy.metrics import Metrics
+from regproxy.server.throttle import LoginThrottle, login_keys
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_EVENT = web.RequestKey("login_event", AuditEvent)
+# 401 without a failed login on record: no credentials were presented, the caller is challenged
+_RESULT_BY_STATUS = {200: "issued", 401: "challenge", 403: "denied", 429: "throttled", 503: "unavailable"}
+
+
+class Logins:
+    def __init__(
+        self, throttle: LoginThrottle, audit: AuditLog | None, metrics: Metrics, trusted: Sequence[Network]
+    ) -> None:
+        self.throttle = throttle
+        self.audit = audit
+        self.metrics = metrics
+        self.trusted = trusted
+
+    def audited(self, route: str, handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
+            source = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.trusted)
+            event = AuditEvent(
+                time=time.time(),
+                request_id=request.headers.get("X-Request-Id", "")[:64],
+                source=str(source) if source is not None else "",
+                method=request.method,
+                route=route,
+                path=request.path[:512],
+            )
+            request[_EVENT] = event
+            response = await handler(request)
+            event.status = response.status
+            if not event.decision:
+                event.decision = _RESULT_BY_STATUS.get(response.status, "refused")
+            event.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            self.metrics.inc("regproxy_logins_total", (("route", route), ("result", event.decision)))
+            if self.audit is not None:
+                self.audit.emit(event)
+            return response
+
+        return wrapped
+
+    async def attempt(self, request: web.Request, username: str) -> None:
+        """A login is tried as ``username`` (empty for a token): refused with 429 while throttled."""
+        event = request[_EVENT]
+        event.principal = username
+        wait = await self.throttle.retry_after(login_keys(event.source, username))
+        if wait > 0:
+            event.decision = "throttled"
+            self.metrics.inc("regproxy_logins_throttled_total")
+            seconds = str(max(1, int(wait + 0.999)))
+            raise TooManyRequests(
+                f"too many failed logins from this address or for this user; retry after {seconds}s",
+                headers={"Retry-After": seconds},
+            )
+
+    async def failed(self, request: web.Request, method: str) -> None:
+        event = request[_EVENT]
+        event.decision = "unauthenticated"
+        self.metrics.inc("regproxy_authentication_failures_total", (("method", method),))
+        await self.throttle.failed(login_keys(event.source, event.principal))
+
+    async def succeeded(self, request: web.Request, principal_id: str) -> None:
+        event = request[_EVENT]
+        await self.throttle.succeeded(login_keys(event.source, event.principal))
+        event.principal = principal_id
+
+    def granted(self, request: web.Request, principal_id: str, kind: str, access: list[dict[str, Any]]) -> None:
+        event = request[_EVENT]
+        event.principal = principal_id
+        event.principal_kind = kind
+        event.decision = "issued"
+        event.scopes = tuple(f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access)
+
+
+LOGINS = web.AppKey("logins", Logins)
