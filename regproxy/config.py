@@ -70,6 +70,8 @@ class OidcIssuer:
     groups_claim: str | None = None
     groups: tuple[str, ...] = ()
     required_claims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    authorized_parties: tuple[str, ...] = ()
+    allow_multiple_audiences: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +433,8 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
         "groups_claim",
         "groups",
         "required_claims",
+        "authorized_parties",
+        "allow_multiple_audiences",
     }
     for n, item in enumerate(raw):
         key = f"oidc.issuers[{n}]"
@@ -457,6 +461,8 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
                 groups_claim=item.get("groups_claim"),
                 groups=tuple(item.get("groups", ())),
                 required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
+                authorized_parties=tuple(str(p) for p in item.get("authorized_parties", ())),
+                allow_multiple_audiences=item.get("allow_multiple_audiences", False) is True,
             )
         )
     return tuple(out)

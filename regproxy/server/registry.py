@@ -344,7 +344,9 @@ class RegistryHandler:
                 raise UpstreamUnavailable("the registry refused regproxy's credentials")
             if parsed.route is RouteKind.CATALOG and upstream_response.status == 200:
                 return await self._filtered_catalog(upstream_response, context, policy)
-            out_headers = response_headers(upstream_response.headers.items(), self.upstream.origin, self.external_url)
+            out_headers = response_headers(
+                upstream_response.headers.items(), self.upstream.origin, self.external_url, upstream_response.status
+            )
             if request.method == "HEAD" or upstream_response.status in _NO_BODY_STATUS:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)

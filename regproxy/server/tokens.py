@@ -93,6 +93,8 @@ def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
                     group_claims=(issuer.groups_claim,) if issuer.groups_claim else (),
                     static_groups=frozenset(issuer.groups),
                     required_claims=dict(issuer.required_claims),
+                    authorized_parties=frozenset(issuer.authorized_parties),
+                    allow_multiple_audiences=issuer.allow_multiple_audiences,
                 )
             )
         except ValueError as exc:
