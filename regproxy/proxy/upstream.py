@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 
 from regproxy.config import UpstreamConfig
-from regproxy.errors import UpstreamUnavailable
+from regproxy.errors import OciError, UpstreamUnavailable
 from regproxy.proxy.headers import origin_of
 
 log = logging.getLogger("regproxy.upstream")
@@ -120,6 +120,8 @@ class UpstreamClient:
                 auto_decompress=False,
             )
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            if isinstance(exc.__cause__, OciError):  # the client's body failed (too large, stalled, broken)
+                raise exc.__cause__ from None
             log.warning("upstream unreachable: %s %s: %s", method, target.split("?", 1)[0], exc)
             raise UpstreamUnavailable("the registry behind regproxy cannot be reached") from exc
 

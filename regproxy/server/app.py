@@ -27,7 +27,7 @@ from regproxy.proxy.upstream import UpstreamClient
 from regproxy.redaction import install_log_redaction
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
-from regproxy.server.connections import GuardedRequestHandler
+from regproxy.server.connections import ConnectionStats, connection_middleware
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.registry import RegistryHandler
@@ -113,7 +113,8 @@ def build_app(
             limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1, limits.concurrent_requests
         )
 
-    app = web.Application(middlewares=[_unexpected_errors], client_max_size=0)
+    # client_max_size=0: bodies are bounded per route where they are read (regproxy.server.bodies)
+    app = web.Application(middlewares=[connection_middleware, _unexpected_errors], client_max_size=0)
     app[STORE] = store
     app[METRICS] = metrics
     app[UPSTREAM] = upstream
@@ -178,9 +179,8 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
             policy.cache_misses + store.cache_misses_retired
         )
         closed = metrics.counters["regproxy_connections_closed_total"]
-        closed[(("reason", "slow-head"),)] = GuardedRequestHandler.closed_slow
-        closed[(("reason", "over-limit"),)] = GuardedRequestHandler.refused_over_limit
-        closed[(("reason", "head-too-large"),)] = GuardedRequestHandler.refused_head_too_large
+        for reason, count in ConnectionStats.by_reason().items():
+            closed[(("reason", reason),)] = count
         if audit is not None:
             metrics.counters["regproxy_audit_dropped_total"][()] = audit.dropped
         if snapshot is not None:

@@ -30,7 +30,7 @@ from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
 from regproxy.server.app import STORE, UPSTREAM, build_app, initial_store
-from regproxy.server.connections import guarded_server
+from regproxy.server.connections import GuardedSite, connection_limits
 from regproxy.server.tokens import load_keyset
 
 log = logging.getLogger("regproxy")
@@ -97,20 +97,15 @@ async def serve_process(
         keepalive_timeout=limits.keepalive_timeout,
         shutdown_timeout=limits.shutdown_timeout,
         handler_cancellation=True,
+        lingering_time=2.0,  # after an early answer (413, 408), drain a client's body this long, not 10 s
         max_line_size=limits.max_header_size,
         max_field_size=limits.max_header_size,
     )
     await runner.setup()
-    guarded_server(
-        runner,
-        header_timeout=limits.header_timeout,
-        max_connections=limits.max_connections,
-        max_head_size=limits.max_header_size * 4,
-    )
     ssl_context = _ssl_context(config)
     if sock is None:
         sock = bind_socket(config.listen, reuse_port=False)
-    site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=limits.shutdown_timeout)
+    site = GuardedSite(runner, sock, connection_limits(limits), ssl_context=ssl_context)
     await site.start()
     admin_runner: web.AppRunner | None = None
     if with_admin and config.admin_listen is not None:
@@ -136,7 +131,8 @@ async def serve_process(
     )
     if admin_runner is not None:
         await admin_runner.cleanup()
-    await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
+    await site.drain(limits.shutdown_timeout)  # in-flight requests (uploads included) finish
+    await runner.cleanup()  # ends whatever the drain left, waiting for handlers up to the timeout
 
 
 def run(config: Config) -> int:
