@@ -35,7 +35,11 @@ METHODS = frozenset(
 )
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,12}) (/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*) HTTP/1\.([01])")
-_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*")
+_FIELD_VALUE = rb"[ \t\x21-\x7e\x80-\xff]*"  # SP, HTAB, VCHAR, obs-text: RFC 9110 §5.5 field-value
+_FIELD = re.compile(rb"(" + _TOKEN + rb"):(" + _FIELD_VALUE + rb")")
+# a whole head without a body (the common GET/HEAD), checked in one match
+_BODILESS_HEAD = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n")
+_FRAMING_FIELD = re.compile(rb"\n(?:content-length|transfer-encoding):", re.IGNORECASE)
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb'|"[^"\r\n\\]*"))?)*')
 _MAX_CHUNK_LINE = 1024
 
@@ -96,6 +100,15 @@ class RequestFraming:
         return self.phase is Phase.HEAD and bool(self._held)
 
     def feed(self, data: bytes) -> Scan:
+        if (
+            self.phase is Phase.HEAD
+            and not self._held
+            and len(data) <= self.limits.max_head_size
+            and data.find(b"\r\n\r\n") == len(data) - 4 > 0
+        ):
+            if data[0] not in (0x0D, 0x0A) and self._check_head(data) is None and self.phase is Phase.HEAD:
+                return Scan(data, 1, 1, 1)  # the common case: exactly one whole bodiless head
+            self.phase = Phase.HEAD  # undo what the check set up; the general path does it again
         scan = Scan()
         search_from = 0
         resuming = bool(self._held)
@@ -196,6 +209,10 @@ class RequestFraming:
         return True
 
     def _check_head(self, head: bytes) -> tuple[int, str] | None:
+        if len(head) <= self.limits.max_line_size and _FRAMING_FIELD.search(head) is None:
+            match = _BODILESS_HEAD.fullmatch(head)
+            if match is not None and match.group(1) in METHODS:
+                return None  # the fast path: no line can be too long, no body
         lines = head[:-4].split(b"\r\n")
         limit = self.limits.max_line_size
         request_line = _REQUEST_LINE.fullmatch(lines[0])
@@ -214,12 +231,12 @@ class RequestFraming:
                 return 400, "malformed request header"
             name = field.group(1).lower()
             if name == b"content-length":
-                value = field.group(2)
+                value = field.group(2).strip(b" \t")
                 if not value.isdigit() or len(value) > 18 or (length is not None and value != length):
                     return 400, "invalid Content-Length"
                 length = value
             elif name == b"transfer-encoding":
-                if chunked or field.group(2).lower() != b"chunked" or http10:
+                if chunked or field.group(2).strip(b" \t").lower() != b"chunked" or http10:
                     return 501, "only a single chunked transfer coding is supported"
                 chunked = True
         if chunked and length is not None:
