@@ -20,17 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import SplitResult, urlsplit
 
-from regproxy.errors import ErrorCode, OciError
+from regproxy.errors import RedirectRefused
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class RedirectRefused(OciError):
-    """502: the registry redirected somewhere a client must not be sent around regproxy."""
-
-    status = 502
-    code = ErrorCode.UNKNOWN
 
 
 REQUEST_ALLOWLIST = frozenset(

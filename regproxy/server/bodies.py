@@ -19,23 +19,9 @@ from aiohttp import web
 from multidict import MultiDict
 
 from regproxy.config import LimitsConfig
-from regproxy.errors import ErrorCode, OciError
+from regproxy.errors import BodyStalled, BodyTooLarge
 
 _MANIFEST_PATH = re.compile(r"^/v2/.+/manifests/[^/]+$")
-
-
-class BodyTooLarge(OciError):
-    """413: the body is over its route's limit (never forwarded)."""
-
-    status = 413
-    code = ErrorCode.SIZE_INVALID
-
-
-class BodyStalled(OciError):
-    """408: the body stopped arriving for longer than the inactivity timeout."""
-
-    status = 408
-    code = ErrorCode.BLOB_UPLOAD_INVALID
 
 
 def upload_limit(method: str, path: str, limits: LimitsConfig) -> int | None:

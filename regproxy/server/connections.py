@@ -35,7 +35,7 @@ from typing import Any, cast
 import orjson
 from aiohttp import web
 
-from regproxy.errors import ErrorCode, OciError
+from regproxy.errors import BodyFramingError
 from regproxy.server.framing import FramingLimits, RequestFraming, Violation
 
 log = logging.getLogger("regproxy.connections")
@@ -46,13 +46,6 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     501: "Not Implemented",
 }
-
-
-class BodyFramingError(OciError):
-    """The request body's framing is broken (a bad chunk, trailers over the limit)."""
-
-    status = 400
-    code = ErrorCode.BLOB_UPLOAD_INVALID
 
 
 @dataclass(frozen=True, slots=True)

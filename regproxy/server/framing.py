@@ -37,9 +37,20 @@ _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,12}) (/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*) HTTP/1\.([01])")
 _FIELD_VALUE = rb"[ \t\x21-\x7e\x80-\xff]*"  # SP, HTAB, VCHAR, obs-text: RFC 9110 §5.5 field-value
 _FIELD = re.compile(rb"(" + _TOKEN + rb"):(" + _FIELD_VALUE + rb")")
-# a whole head without a body (the common GET/HEAD), checked in one match
-_BODILESS_HEAD = re.compile(_REQUEST_LINE.pattern + rb"\r\n(?:" + _TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n")
-_FRAMING_FIELD = re.compile(rb"\n(?:content-length|transfer-encoding):", re.IGNORECASE)
+# a whole head without a body (the common GET/HEAD), checked in one match; its target's
+# percent-escapes are checked apart (_BAD_ESCAPE), cheaper than an alternation per byte
+_BODILESS_HEAD = re.compile(
+    rb"([A-Z]{1,12}) /[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]* HTTP/1\.[01]\r\n(?:"
+    + _TOKEN
+    + rb":"
+    + _FIELD_VALUE
+    + rb"\r\n)*\r\n"
+)
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+# What the start of a head can be before its first line is complete: a method being written.
+# Anything else (a TLS ClientHello on the plain port, binary garbage) is refused at once, not
+# held until the header timeout: a client that tries TLS first falls back without delay.
+_METHOD_PREFIX = re.compile(rb"[A-Z]{0,12}(?: |$)")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb'|"[^"\r\n\\]*"))?)*')
 _MAX_CHUNK_LINE = 1024
 
@@ -158,11 +169,27 @@ class RequestFraming:
         scan.data = data if pos == end else data[:pos]
         return scan
 
+    def _early_refusal(self, held: bytes | bytearray, scan: Scan) -> bool:
+        """Refuse a partial head whose request line cannot become valid (True: refused)."""
+        end = held.find(b"\r\n")
+        if end == -1:
+            if _METHOD_PREFIX.match(held, 0, 13) is None:
+                return not self._fail(scan, 400, "malformed request line", in_body=False)
+            return False
+        line = _REQUEST_LINE.fullmatch(held, 0, end)
+        if line is None or line.group(1) not in METHODS:
+            status = 431 if end > self.limits.max_line_size else 400
+            return not self._fail(scan, status, "malformed request line", in_body=False)
+        return False
+
     def _trickle(self, data: bytes, scan: Scan) -> Scan:
         newline = data.rfind(b"\n")
         if newline != -1:
             self._line_start = len(self._held) + newline + 1
+        first_line_pending = self._held.find(b"\r\n") == -1
         self._held += data
+        if first_line_pending and self._early_refusal(self._held, scan):
+            return scan
         if len(self._held) > self.limits.max_head_size:
             self._fail(scan, 431, "the request head is too large", in_body=False)
         elif len(self._held) - self._line_start > self.limits.max_line_size:
@@ -174,6 +201,8 @@ class RequestFraming:
         held = data[pos:]
         phase = self.phase
         if phase is Phase.HEAD:
+            if self._early_refusal(held, scan):
+                return
             self._line_start = held.rfind(b"\n") + 1
             if len(held) > self.limits.max_head_size:
                 self._fail(scan, 431, "the request head is too large", in_body=False)
@@ -209,10 +238,14 @@ class RequestFraming:
         return True
 
     def _check_head(self, head: bytes) -> tuple[int, str] | None:
-        if len(head) <= self.limits.max_line_size and _FRAMING_FIELD.search(head) is None:
-            match = _BODILESS_HEAD.fullmatch(head)
-            if match is not None and match.group(1) in METHODS:
-                return None  # the fast path: no line can be too long, no body
+        if len(head) <= self.limits.max_line_size:
+            lower = head.lower()
+            if b"\ncontent-length:" not in lower and b"\ntransfer-encoding:" not in lower:
+                match = _BODILESS_HEAD.fullmatch(head)
+                if match is not None and match.group(1) in METHODS:
+                    target_end = head.find(b" HTTP/1.")
+                    if b"%" not in head[:target_end] or _BAD_ESCAPE.search(head, 0, target_end) is None:
+                        return None  # the fast path: no line can be too long, no body
         lines = head[:-4].split(b"\r\n")
         limit = self.limits.max_line_size
         request_line = _REQUEST_LINE.fullmatch(lines[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +26,10 @@ from regproxy.server.throttle import LoginThrottle, login_keys
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_EVENT = web.RequestKey("login_event", AuditEvent)
+# the login event of the request being handled: each aiohttp handler runs in its own task, with
+# its own copy of the context (a request key would need web.RequestKey, aiohttp 3.13 and later)
+_EVENT: ContextVar[AuditEvent] = ContextVar("regproxy_login_event")
+_GUESSABLE = frozenset({"password", "basic"})
 # 401 without a failed login on record: no credentials were presented, the caller is challenged
 _RESULT_BY_STATUS = {200: "issued", 401: "challenge", 403: "denied", 429: "throttled", 503: "unavailable"}
 
@@ -51,7 +55,7 @@ class Logins:
                 route=route,
                 path=request.path[:512],
             )
-            request[_EVENT] = event
+            _EVENT.set(event)
             response = await handler(request)
             event.status = response.status
             if not event.decision:
@@ -66,7 +70,7 @@ class Logins:
 
     async def attempt(self, request: web.Request, username: str) -> None:
         """A login is tried as ``username`` (empty for a token): refused with 429 while throttled."""
-        event = request[_EVENT]
+        event = _EVENT.get()
         event.principal = username
         wait = await self.throttle.retry_after(login_keys(event.source, username))
         if wait > 0:
@@ -79,18 +83,21 @@ class Logins:
             )
 
     async def failed(self, request: web.Request, method: str) -> None:
-        event = request[_EVENT]
+        """A login failed. Only password failures count towards the back-off: a signed token
+        cannot be guessed, and an expired or revoked one is no attack."""
+        event = _EVENT.get()
         event.decision = "unauthenticated"
         self.metrics.inc("regproxy_authentication_failures_total", (("method", method),))
-        await self.throttle.failed(login_keys(event.source, event.principal))
+        if method in _GUESSABLE:
+            await self.throttle.failed(login_keys(event.source, event.principal))
 
     async def succeeded(self, request: web.Request, principal_id: str) -> None:
-        event = request[_EVENT]
+        event = _EVENT.get()
         await self.throttle.succeeded(login_keys(event.source, event.principal))
         event.principal = principal_id
 
     def granted(self, request: web.Request, principal_id: str, kind: str, access: list[dict[str, Any]]) -> None:
-        event = request[_EVENT]
+        event = _EVENT.get()
         event.principal = principal_id
         event.principal_kind = kind
         event.decision = "issued"

@@ -156,8 +156,6 @@ class TokenEndpoint:
             result = await run_chain(self.chain, Credentials(Scheme.BASIC, username, password))
         elif grant == "refresh_token":
             token = str(form.get("refresh_token", ""))
-            if (throttled := await self._throttled(request, "")) is not None:
-                return throttled
             try:
                 result = Valid(self._current(self.service.verify_refresh_token(token)))
             except InvalidToken as exc:
@@ -276,7 +274,7 @@ class TokenEndpoint:
         except MalformedCredentials as exc:
             await self.logins.failed(request, "malformed")
             raise Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}) from None
-        if credentials.scheme is not Scheme.NONE:
+        if credentials.scheme is Scheme.BASIC:  # a password can be guessed; a signed token cannot
             await self.logins.attempt(request, credentials.username)
         method = credentials.scheme.value
         if credentials.scheme is Scheme.BEARER:  # a refresh token on GET

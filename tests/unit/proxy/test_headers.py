@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from regproxy.proxy.headers import RedirectRefused, request_headers, response_headers, rewrite_link, rewrite_location
+from regproxy.errors import RedirectRefused
+from regproxy.proxy.headers import request_headers, response_headers, rewrite_link, rewrite_location
 
 UP = "http://127.0.0.1:5001"
 EXT = "https://registry.example.com"

@@ -86,7 +86,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     async def serve() -> None:
         app = build_app(config, initial_store(config))
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, lingering_time=0.2, shutdown_timeout=1)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, lingering_time=0.2, shutdown_timeout=1, keepalive_timeout=0.5
+        )
         await runner.setup()
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -113,3 +113,29 @@ def test_a_trickled_head_costs_linear_work() -> None:
     for _ in range(20000):
         assert framing.feed(b"a").data == b""
     assert framing.feed(b"\r\n\r\n").heads_completed == 1
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"get /v2/", b"GET\t/", b"\x00", b"PROPFINDXXXXXXX"],
+    ids=["tls-client-hello", "lowercase-method", "tab", "nul", "method-too-long"],
+)
+def test_a_head_that_cannot_become_a_request_is_refused_before_it_is_complete(start: bytes) -> None:
+    """A client that tries TLS first on a plain port must hear no at once, not at the timeout."""
+    scan = RequestFraming(LIMITS).feed(start)
+    assert scan.violation is not None and scan.violation.status == 400 and scan.data == b""
+
+
+def test_a_bad_request_line_is_refused_as_soon_as_it_is_complete() -> None:
+    framing = RequestFraming(LIMITS)
+    assert framing.feed(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n").violation is None
+    framing = RequestFraming(LIMITS)
+    scan = framing.feed(b"GET /v2/<x> HTTP/1.1\r\nHost")
+    assert scan.violation is not None and scan.violation.status == 400
+
+
+def test_a_method_written_byte_by_byte_is_held_not_refused() -> None:
+    framing = RequestFraming(LIMITS)
+    for byte in b"PATCH /v2/ HTTP/1.1\r\nHost: x\r\n":
+        assert framing.feed(bytes([byte])).violation is None
+    assert framing.feed(b"\r\n").heads_completed == 1
