@@ -139,6 +139,7 @@ def build_app(
         audit,
         limiter=limiter,
         token_realm=token_realm,
+        logins=app[LOGINS],
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)

@@ -72,6 +72,11 @@ class Logins:
         """A login is tried as ``username`` (empty for a token): refused with 429 while throttled."""
         event = _EVENT.get()
         event.principal = username
+        await self.check_password(event, username)
+
+    async def check_password(self, event: AuditEvent, username: str) -> None:
+        """Before a password is checked (here or as Basic on a registry request): 429 while
+        the caller's address or ``username`` is backing off."""
         wait = await self.throttle.retry_after(login_keys(event.source, username))
         if wait > 0:
             event.decision = "throttled"
@@ -89,7 +94,10 @@ class Logins:
         event.decision = "unauthenticated"
         self.metrics.inc("regproxy_authentication_failures_total", (("method", method),))
         if method in _GUESSABLE:
-            await self.throttle.failed(login_keys(event.source, event.principal))
+            await self.password_failed(event, event.principal)
+
+    async def password_failed(self, event: AuditEvent, username: str) -> None:
+        await self.throttle.failed(login_keys(event.source, username))
 
     async def succeeded(self, request: web.Request, principal_id: str) -> None:
         event = _EVENT.get()

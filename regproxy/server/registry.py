@@ -54,6 +54,7 @@ from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server import bodies
 from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.logins import Logins
 from regproxy.server.responses import API_VERSION_HEADER, error_response
 
 log = logging.getLogger("regproxy.access")
@@ -83,7 +84,9 @@ class RegistryHandler:
         audit: AuditLog | None,
         limiter: PrincipalLimiter | None = None,
         token_realm: str | None = None,
+        logins: Logins | None = None,
     ) -> None:
+        self.logins = logins
         self.config = config
         self.store = store
         self.upstream = upstream
@@ -203,6 +206,10 @@ class RegistryHandler:
         except MalformedCredentials as exc:
             event.decision = "unauthenticated"
             raise self._challenge(parsed, str(exc), invalid=True) from None
+        # Basic on every request is a login too: guessing here is throttled the same way
+        logins = self.logins if credentials.scheme is Scheme.BASIC else None
+        if logins is not None:
+            await logins.check_password(event, credentials.username)
         result = await run_chain(self.chain, credentials)
         if isinstance(result, Valid):
             principal = result.principal
@@ -218,6 +225,8 @@ class RegistryHandler:
         if isinstance(result, Unavailable):
             raise UpstreamUnavailable(f"cannot verify credentials now: {result.reason}")
         assert isinstance(result, Invalid)
+        if logins is not None:
+            await logins.password_failed(event, credentials.username)
         self.metrics.inc("regproxy_authentication_failures_total", (("method", result.scheme.value),))
         raise self._challenge(parsed, result.reason, invalid=True, bearer=result.scheme is Scheme.BEARER)
 

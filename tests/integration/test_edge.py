@@ -297,3 +297,13 @@ def test_an_anonymous_ping_is_audited_as_a_challenge(edge: Proxy) -> None:
     assert response.status == 401
     (event,) = [e for e in events_for(edge, "/v2/", 1) if e["request_id"] == marker]
     assert event["decision"] == "challenge"
+
+
+def test_password_guessing_with_basic_on_registry_requests_is_throttled_too(edge: Proxy) -> None:
+    target = "/v2/team-a/app/tags/list"
+    statuses = [request(edge.url, "GET", target, auth=("bob", f"guess-{n}")).status for n in range(8)]
+    assert statuses == [401] * 6 + [429] * 2
+    refused = request(edge.url, "GET", target, auth=BOB)
+    assert refused.status == 429
+    assert refused.error_codes() == ["TOOMANYREQUESTS"]
+    assert refused.header("Retry-After") is not None
