@@ -95,7 +95,8 @@ class LimitsConfig:
     body_idle_timeout: float = 60.0  # a streamed body (either direction) that stalls this long is cut
     max_trailer_size: int = 8192  # chunked trailers, all lines together
     max_requests_per_connection: int = 10000
-    login_free_failures: int = 5  # failed logins per source address or user name before back-off
+    login_free_failures: int = 5  # failed logins per user name before back-off
+    login_free_failures_per_source: int = 20  # per source address (many users may share one: NAT)
     login_backoff: float = 1.0  # first back-off; it doubles with each further failure
     login_backoff_max: float = 300.0
     login_failure_window: float = 900.0  # failures older than this are forgotten
@@ -174,6 +175,7 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "limits.max_trailer_size": "int",
     "limits.max_requests_per_connection": "int",
     "limits.login_free_failures": "int",
+    "limits.login_free_failures_per_source": "int",
     "limits.login_backoff": "float",
     "limits.login_backoff_max": "float",
     "limits.login_failure_window": "float",
@@ -334,6 +336,7 @@ def _build(v: dict[str, Any]) -> Config:
         ("limits.max_trailer_size", 0),
         ("limits.max_requests_per_connection", 1),
         ("limits.login_free_failures", 0),
+        ("limits.login_free_failures_per_source", 0),
     ):
         if key in v and v[key] < lo:
             raise ConfigError(key, f"must be at least {lo}")

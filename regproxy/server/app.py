@@ -121,6 +121,7 @@ def build_app(
     app[RELOADER] = reloader
     throttle = MemoryLoginThrottle(
         free_failures=limits.login_free_failures,
+        free_failures_per_source=limits.login_free_failures_per_source,
         backoff=limits.login_backoff,
         backoff_max=limits.login_backoff_max,
         window=limits.login_failure_window,

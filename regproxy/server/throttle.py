@@ -5,7 +5,8 @@ The interface is :class:`LoginThrottle`, three calls on opaque keys (``source:<a
 that the counters can move to a shared store (Redis) for several replicas without touching the
 callers; :class:`MemoryLoginThrottle` keeps them in this process.
 
-The rule: the first ``free_failures`` failures of a key within ``window`` seconds cost nothing;
+The rule: the first ``free_failures`` failures of a user name within ``window`` seconds cost
+nothing (``free_failures_per_source`` for an address, higher: many users may share one);
 each further one blocks the key for ``backoff`` seconds, doubling with each failure, at most
 ``backoff_max``. A blocked key is answered 429 before any password is checked, so guessing is
 slowed whatever the guesses are. A success clears its user name's count (not its address's: an
@@ -46,6 +47,7 @@ class MemoryLoginThrottle:
         self,
         *,
         free_failures: int,
+        free_failures_per_source: int | None = None,
         backoff: float,
         backoff_max: float,
         window: float,
@@ -53,6 +55,7 @@ class MemoryLoginThrottle:
         max_keys: int = 100_000,
     ) -> None:
         self.free_failures = free_failures
+        self.free_failures_per_source = free_failures if free_failures_per_source is None else free_failures_per_source
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.window = window
@@ -77,7 +80,8 @@ class MemoryLoginThrottle:
                 record = _Record(0, now, 0.0)
             record.failures += 1
             record.last = now
-            over = record.failures - self.free_failures
+            free = self.free_failures_per_source if key.startswith("source:") else self.free_failures
+            over = record.failures - free
             if over > 0:
                 delay = min(self.backoff * 2.0 ** min(over - 1, 32), self.backoff_max)
                 record.blocked_until = max(record.blocked_until, now + delay)

@@ -140,7 +140,12 @@ def test_no_secret_leaves_by_any_error_path(make_proxy: MakeProxy, tmp_path: Pat
         settings={
             "tokens": {"signing_key": str(key)},
             # many failed logins below: no back-off, so that every path behind them is reached
-            "limits": {"max_header_size": 8192, "body_idle_timeout": 2, "login_free_failures": 1000},
+            "limits": {
+                "max_header_size": 8192,
+                "body_idle_timeout": 2,
+                "login_free_failures": 1000,
+                "login_free_failures_per_source": 1000,
+            },
         }
     )
     answers = {case: exchange(proxy.port, raw) for case, raw in PATHS.items()}

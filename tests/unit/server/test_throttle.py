@@ -82,3 +82,15 @@ async def test_memory_is_bounded_whatever_names_an_attacker_cycles_through() -> 
     for n in range(1000):
         await t.failed([f"user:u{n}"])
     assert len(t._records) <= 100
+
+
+async def test_an_address_has_its_own_larger_allowance() -> None:
+    clock = Clock()
+    t = MemoryLoginThrottle(
+        free_failures=1, free_failures_per_source=3, backoff=1, backoff_max=60, window=900, clock=clock
+    )
+    for n in range(3):
+        await t.failed(login_keys("192.0.2.7", f"user{n}"))
+    assert await t.retry_after(["source:192.0.2.7"]) == 0  # three names, one failure each: free
+    await t.failed(login_keys("192.0.2.7", "user3"))
+    assert await t.retry_after(["source:192.0.2.7"]) == 1.0
