@@ -33,8 +33,10 @@ def upload_limit(method: str, path: str, limits: LimitsConfig) -> int | None:
 
 def check_declared_size(request: web.BaseRequest, limit: int | None) -> None:
     """Refuse a declared ``Content-Length`` over ``limit`` before anything is read."""
+    if limit is None:
+        return
     length = request.content_length
-    if limit is not None and length is not None and length > limit:
+    if length is not None and length > limit:
         raise BodyTooLarge(f"the body is {length} bytes; at most {limit} are accepted here")
 
 

@@ -244,7 +244,7 @@ class RequestFraming:
                 match = _BODILESS_HEAD.fullmatch(head)
                 if match is not None and match.group(1) in METHODS:
                     target_end = head.find(b" HTTP/1.")
-                    if b"%" not in head[:target_end] or _BAD_ESCAPE.search(head, 0, target_end) is None:
+                    if head.find(b"%", 0, target_end) == -1 or _BAD_ESCAPE.search(head, 0, target_end) is None:
                         return None  # the fast path: no line can be too long, no body
         lines = head[:-4].split(b"\r\n")
         limit = self.limits.max_line_size

@@ -64,6 +64,8 @@ class MemoryLoginThrottle:
         self._records: TTLCache[str, _Record] = TTLCache(maxsize=max_keys, ttl=window + backoff_max, timer=clock)
 
     async def retry_after(self, keys: Sequence[str]) -> float:
+        if not self._records:  # no failure on record: the common case costs one length check
+            return 0.0
         now = self.clock()
         wait = 0.0
         for key in keys:
