@@ -186,8 +186,9 @@ class _Redirecting(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(307)
-        port = self.server.server_address[1]
-        assert isinstance(port, int)
+        address = self.server.server_address
+        assert isinstance(address, tuple)
+        port = address[1]
         self.send_header("Location", location.format(port=port))
         self.send_header("Content-Length", "0")
         self.end_headers()
