@@ -95,7 +95,9 @@ async def serve_process(
         handle_signals=False,
         access_log=None,
         keepalive_timeout=limits.keepalive_timeout,
-        shutdown_timeout=limits.shutdown_timeout,
+        # the drain (GuardedSite.drain, below) has the grace period; the runner's own wait
+        # only ends what the drain left, so the whole shutdown stays within the grace + 2 s
+        shutdown_timeout=min(limits.shutdown_timeout, 2.0),
         handler_cancellation=True,
         lingering_time=2.0,  # after an early answer (413, 408), drain a client's body this long, not 10 s
         max_line_size=limits.max_header_size,
