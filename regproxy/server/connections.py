@@ -35,6 +35,7 @@ from typing import Any, cast
 import orjson
 from aiohttp import web
 
+from regproxy.audit import AuditEvent, AuditLog
 from regproxy.errors import BodyFramingError
 from regproxy.server.framing import FramingLimits, RequestFraming, Violation
 
@@ -77,6 +78,10 @@ class ConnectionStats:
             "body-framing": cls.bodies_cut,
         }
 
+
+# where the application's audit log is, for the heads refused here (they never reach a handler,
+# and every request leaves one audit line)
+REFUSAL_AUDIT = web.AppKey("refusal_audit", AuditLog)
 
 # transport -> its connection: how the middleware finds the connection of a request
 _CONNECTIONS: dict[asyncio.BaseTransport, GuardedConnection] = {}
@@ -190,6 +195,8 @@ class GuardedConnection(asyncio.Protocol):
             ConnectionStats.refused_malformed += 1
         if self.pending:  # a response is still to come on this connection: refuse after it
             self.refusal = violation
+            if self.transport is not None:
+                self.site.audit_refusal(self.transport, violation)
             return
         self._refuse(violation)
 
@@ -208,6 +215,7 @@ class GuardedConnection(asyncio.Protocol):
         )
         transport.write(head.encode() + body)
         transport.close()
+        self.site.audit_refusal(transport, violation)
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
@@ -251,6 +259,7 @@ class GuardedSite(web.BaseSite):
         self.draining = False
         self._all_closed: asyncio.Event | None = None
         self._listener: asyncio.Server | None = None
+        self.audit: AuditLog | None = None
 
     @property
     def name(self) -> str:
@@ -265,6 +274,27 @@ class GuardedSite(web.BaseSite):
             lambda: GuardedConnection(self), sock=self.sock, ssl=self._ssl_context, backlog=self._backlog
         )
         self._server = self._listener  # BaseSite.stop() closes it
+        app = getattr(self._runner, "app", None)  # an AppRunner's application (public property)
+        self.audit = app.get(REFUSAL_AUDIT) if isinstance(app, web.Application) else None
+
+    def audit_refusal(self, transport: asyncio.BaseTransport, violation: Violation) -> None:
+        """One audit line for a head refused here: the source and the status, nothing the
+        client sent (the head may be anything, a password included)."""
+        if self.audit is None:
+            return
+        peer = transport.get_extra_info("peername")
+        self.audit.emit(
+            AuditEvent(
+                time=time.time(),
+                request_id="",
+                source=str(peer[0]) if isinstance(peer, tuple) and peer else "",
+                method="",
+                route="malformed",
+                path="",
+                decision="refused",
+                status=violation.status,
+            )
+        )
 
     def close_idle(self) -> int:
         """Close every connection with no request in flight and no head arriving; how many."""

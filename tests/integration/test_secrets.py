@@ -10,11 +10,13 @@ import socket
 import time
 import urllib.parse
 import uuid
+from typing import Any
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MakeProxy
+from tests.support import wait_until
 from tests.support.edge import read_answer
 from tests.support.tokens import write_ec_key
 
@@ -162,6 +164,16 @@ def test_no_secret_leaves_by_any_error_path(make_proxy: MakeProxy, tmp_path: Pat
         "metrics": metrics,
     }
     assert outputs["audit"], "the audit file is empty"
+    # heads refused by the connection layer never reach a handler, and still leave one line each
+    refused_heads = list(EXPECTED)[:7]  # bad-header-line .. smuggling
+
+    def malformed_lines() -> list[dict[str, Any]] | None:
+        found = [e for e in proxy.audit_events() if e["route"] == "malformed"]
+        return found if len(found) >= len(refused_heads) else None
+
+    malformed = wait_until(malformed_lines, timeout=5, what="an audit line per refused head")
+    assert sorted(e["status"] for e in malformed) == sorted(EXPECTED[c] for c in refused_heads)
+    assert {e["decision"] for e in malformed} == {"refused"}
     assert {name: [n for n in needles if n in text] for name, text in outputs.items()} == {
         "log": [],
         "audit": [],
