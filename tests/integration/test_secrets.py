@@ -10,8 +10,8 @@ import socket
 import time
 import urllib.parse
 import uuid
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
