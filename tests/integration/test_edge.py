@@ -317,3 +317,20 @@ def test_password_guessing_with_basic_on_registry_requests_is_throttled_too(edge
     assert refused.status == 429
     assert refused.error_codes() == ["TOOMANYREQUESTS"]
     assert refused.header("Retry-After") is not None
+
+
+def test_a_chunked_manifest_over_the_limit_is_413_and_never_stored(edge: Proxy, registry: Registry) -> None:
+    """Without a Content-Length the body is counted as it streams: refused past 4 MiB, the
+    upstream request abandoned, nothing stored."""
+    marker = unique("big-chunked-manifest")
+    target = f"/v2/team-a/{marker}/manifests/latest"
+    head = (
+        f"PUT {target} HTTP/1.1\r\nHost: x\r\nAuthorization: {basic_auth(*ADMIN)}\r\n"
+        "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = b"a" * 65536
+    body = (b"%x\r\n%s\r\n" % (len(p), p) for p in repeat(piece, 5 * MIB))
+    answer = stream_request(edge.port, head, body, timeout=30)
+    assert status_of(answer) == 413, answer[:300]
+    assert json.loads(body_of(answer))["errors"][0]["code"] == "SIZE_INVALID"
+    assert request(registry.url, "GET", target).status == 404
