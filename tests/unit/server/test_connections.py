@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from regproxy.server.connections import ConnectionLimits, GuardedSite, connection_middleware
 
@@ -213,3 +220,73 @@ async def test_drain_lets_an_upload_in_flight_finish_and_closes_idle_connections
     idle_writer.close()
     with pytest.raises(OSError):
         await server.connect()  # no longer listening
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
+    return context
+
+
+async def test_over_tls_the_layer_sees_the_plain_requests_and_still_guards_them(tmp_path: Path) -> None:
+    app = web.Application(middlewares=[connection_middleware])
+    served: list[int] = []
+
+    async def body(request: web.Request) -> web.Response:
+        try:
+            data = await request.content.read()
+        except Exception as exc:
+            return web.json_response({"error": type(exc).__name__}, status=400)
+        served.append(len(data))
+        return web.json_response({"length": len(data)})
+
+    app.router.add_route("*", "/body", body)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    site = GuardedSite(runner, sock, LIMITS, ssl_context=self_signed(tmp_path))
+    await site.start()
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    try:
+        port = sock.getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        writer.write(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        _, answer = await read_response(reader)
+        assert json.loads(answer) == {"length": 3}
+        writer.write(
+            b"PATCH /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX: "
+            + b"a" * 400
+            + b"\r\n\r\n"
+        )
+        head, answer = await read_response(reader)
+        assert head.startswith(b"HTTP/1.1 400") and json.loads(answer) == {"error": "BodyFramingError"}
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        writer.write(f"GET /body HTTP/1.1\r\nAuthorization: Basic {SECRET}\r\nBad Header\r\n\r\n".encode())
+        refused = await read_all(reader)
+        assert refused.startswith(b"HTTP/1.1 400") and SECRET.encode() not in refused
+        writer.close()
+    finally:
+        await runner.cleanup()
