@@ -59,7 +59,7 @@ class Histogram:
 
 
 HELP = {
-    "regproxy_requests_total": ("counter", "Registry requests by action, decision and status."),
+    "regproxy_requests_total": ("counter", "Requests (one per audit line) by action, decision and status."),
     "regproxy_decision_seconds": ("histogram", "Time to authenticate and authorize a request."),
     "regproxy_upstream_seconds": ("histogram", "Time to the upstream's response headers."),
     "regproxy_bytes_total": ("counter", "Body bytes streamed, by direction (up = to the registry)."),

@@ -27,7 +27,7 @@ from regproxy.proxy.upstream import UpstreamClient
 from regproxy.redaction import install_log_redaction
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
-from regproxy.server.connections import REFUSAL_AUDIT, ConnectionStats, connection_middleware
+from regproxy.server.connections import REFUSAL_AUDIT, REFUSAL_METRICS, ConnectionStats, connection_middleware
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.registry import RegistryHandler
@@ -119,6 +119,7 @@ def build_app(
     app[METRICS] = metrics
     app[UPSTREAM] = upstream
     app[RELOADER] = reloader
+    app[REFUSAL_METRICS] = metrics
     if audit is not None:
         app[REFUSAL_AUDIT] = audit
     throttle = MemoryLoginThrottle(

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from regproxy.audit import AuditEvent, AuditLog
 from regproxy.errors import BodyFramingError
+from regproxy.metrics import Metrics
 from regproxy.server.framing import FramingLimits, RequestFraming, Violation
 
 log = logging.getLogger("regproxy.connections")
@@ -82,6 +83,7 @@ class ConnectionStats:
 # where the application's audit log is, for the heads refused here (they never reach a handler,
 # and every request leaves one audit line)
 REFUSAL_AUDIT = web.AppKey("refusal_audit", AuditLog)
+REFUSAL_METRICS = web.AppKey("refusal_metrics", Metrics)  # counted as requests, like the audit lines
 
 # transport -> its connection: how the middleware finds the connection of a request
 _CONNECTIONS: dict[asyncio.BaseTransport, GuardedConnection] = {}
@@ -260,6 +262,7 @@ class GuardedSite(web.BaseSite):
         self._all_closed: asyncio.Event | None = None
         self._listener: asyncio.Server | None = None
         self.audit: AuditLog | None = None
+        self.metrics: Metrics | None = None
 
     @property
     def name(self) -> str:
@@ -276,10 +279,14 @@ class GuardedSite(web.BaseSite):
         self._server = self._listener  # BaseSite.stop() closes it
         app = getattr(self._runner, "app", None)  # an AppRunner's application (public property)
         self.audit = app.get(REFUSAL_AUDIT) if isinstance(app, web.Application) else None
+        self.metrics = app.get(REFUSAL_METRICS) if isinstance(app, web.Application) else None
 
     def audit_refusal(self, transport: asyncio.BaseTransport, violation: Violation) -> None:
         """One audit line for a head refused here: the source and the status, nothing the
         client sent (the head may be anything, a password included)."""
+        if self.metrics is not None:
+            labels = (("action", "none"), ("decision", "refused"), ("status", str(violation.status)))
+            self.metrics.inc("regproxy_requests_total", labels)
         if self.audit is None:
             return
         peer = transport.get_extra_info("peername")

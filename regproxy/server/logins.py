@@ -62,6 +62,9 @@ class Logins:
                 event.decision = _RESULT_BY_STATUS.get(response.status, "refused")
             event.duration_ms = round((time.perf_counter() - started) * 1000, 3)
             self.metrics.inc("regproxy_logins_total", (("route", route), ("result", event.decision)))
+            # every audit line is a counted request: regproxy_requests_total sums them all
+            requests = (("action", "none"), ("decision", event.decision), ("status", str(event.status)))
+            self.metrics.inc("regproxy_requests_total", requests)
             if self.audit is not None:
                 self.audit.emit(event)
             return response
