@@ -76,6 +76,8 @@ class OidcIssuer:
     groups_claim: str | None = None
     groups: tuple[str, ...] = ()
     required_claims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    authorized_parties: tuple[str, ...] = ()
+    allow_multiple_audiences: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,16 @@ class LimitsConfig:
     burst: int = 0
     concurrent_requests: int = 0  # per principal; 0 = unlimited
     shutdown_timeout: float = 30.0
+    max_token_body: int = 8192  # POST /token form and POST /credentials JSON
+    max_manifest_size: int = 4 * 1024 * 1024  # distribution's own cap
+    body_idle_timeout: float = 60.0  # a streamed body (either direction) that stalls this long is cut
+    max_trailer_size: int = 8192  # chunked trailers, all lines together
+    max_requests_per_connection: int = 10000
+    login_free_failures: int = 5  # failed logins per user name before back-off
+    login_free_failures_per_source: int = 20  # per source address (many users may share one: NAT)
+    login_backoff: float = 1.0  # first back-off; it doubles with each further failure
+    login_backoff_max: float = 300.0
+    login_failure_window: float = 900.0  # failures older than this are forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +180,16 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "limits.burst": "int",
     "limits.concurrent_requests": "int",
     "limits.shutdown_timeout": "float",
+    "limits.max_token_body": "int",
+    "limits.max_manifest_size": "int",
+    "limits.body_idle_timeout": "float",
+    "limits.max_trailer_size": "int",
+    "limits.max_requests_per_connection": "int",
+    "limits.login_free_failures": "int",
+    "limits.login_free_failures_per_source": "int",
+    "limits.login_backoff": "float",
+    "limits.login_backoff_max": "float",
+    "limits.login_failure_window": "float",
     **dict.fromkeys(dialect_config_keys(), "any"),  # each dialect's own section: policy/dialects/settings.py
     "workers": "int",
     "reload.settle": "float",
@@ -320,6 +342,12 @@ def _build(v: dict[str, Any]) -> Config:
         ("limits.max_header_size", 1024),
         ("tokens.lifetime", 1),
         ("upstream.pool_size", 1),
+        ("limits.max_token_body", 1024),
+        ("limits.max_manifest_size", 1024),
+        ("limits.max_trailer_size", 0),
+        ("limits.max_requests_per_connection", 1),
+        ("limits.login_free_failures", 0),
+        ("limits.login_free_failures_per_source", 0),
     ):
         if key in v and v[key] < lo:
             raise ConfigError(key, f"must be at least {lo}")
@@ -329,6 +357,10 @@ def _build(v: dict[str, Any]) -> Config:
         "limits.header_timeout",
         "limits.keepalive_timeout",
         "limits.shutdown_timeout",
+        "limits.body_idle_timeout",
+        "limits.login_backoff",
+        "limits.login_backoff_max",
+        "limits.login_failure_window",
     ):
         if key in v and v[key] <= 0:
             raise ConfigError(key, "must be positive")
@@ -425,6 +457,8 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
         "groups_claim",
         "groups",
         "required_claims",
+        "authorized_parties",
+        "allow_multiple_audiences",
     }
     for n, item in enumerate(raw):
         key = f"oidc.issuers[{n}]"
@@ -451,6 +485,8 @@ def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
                 groups_claim=item.get("groups_claim"),
                 groups=tuple(item.get("groups", ())),
                 required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
+                authorized_parties=tuple(str(p) for p in item.get("authorized_parties", ())),
+                allow_multiple_audiences=item.get("allow_multiple_audiences", False) is True,
             )
         )
     return tuple(out)
