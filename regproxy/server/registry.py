@@ -184,6 +184,8 @@ class RegistryHandler:
         try:
             verdict = await self._authorize(parsed, context, policy)
             event.decision = verdict.decision.outcome.value
+            if parsed.route is RouteKind.BASE and verdict.reply is Reply.CHALLENGE:
+                event.decision = "challenge"  # a ping without credentials (every `docker login`)
             event.statements = verdict.decision.statements
             event.mount_dropped = verdict.mount_dropped
             if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
