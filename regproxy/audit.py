@@ -58,6 +58,7 @@ class AuditEvent:
     upstream_status: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    cache: str = ""  # hit | miss: a manifest by digest answered from (or missed in) the manifest cache
     duration_ms: float = 0.0
     mount_dropped: bool = False
     # how a request that did not end normally ended: aborted (the client went away, or the

@@ -109,6 +109,12 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    manifests_size_mib: int = 0  # manifests by digest kept in memory (proxy/manifest_cache.py); 0 = off
+    manifests_ttl: float = 60.0  # how long a deletion behind regproxy's back may still be served
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listen: HostPort = HostPort("127.0.0.1", 5000)
     external_url: str = ""  # defaults to http(s)://listen
@@ -125,6 +131,7 @@ class Config:
     tokens: TokensConfig = TokensConfig()
     oidc: tuple[OidcIssuer, ...] = ()
     limits: LimitsConfig = LimitsConfig()
+    cache: CacheConfig = CacheConfig()
     dialects: DialectContext = field(default_factory=DialectContext)
     workers: int = 1
     reload_settle: float = 0.5  # seconds watched files must be quiet before a reload reads them
@@ -190,6 +197,8 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     "limits.login_backoff": "float",
     "limits.login_backoff_max": "float",
     "limits.login_failure_window": "float",
+    "cache.manifests.size_mib": "int",
+    "cache.manifests.ttl": "float",
     **dict.fromkeys(dialect_config_keys(), "any"),  # each dialect's own section: policy/dialects/settings.py
     "workers": "int",
     "reload.settle": "float",
@@ -348,6 +357,7 @@ def _build(v: dict[str, Any]) -> Config:
         ("limits.max_requests_per_connection", 1),
         ("limits.login_free_failures", 0),
         ("limits.login_free_failures_per_source", 0),
+        ("cache.manifests.size_mib", 0),
     ):
         if key in v and v[key] < lo:
             raise ConfigError(key, f"must be at least {lo}")
@@ -361,6 +371,7 @@ def _build(v: dict[str, Any]) -> Config:
         "limits.login_backoff",
         "limits.login_backoff_max",
         "limits.login_failure_window",
+        "cache.manifests.ttl",
     ):
         if key in v and v[key] <= 0:
             raise ConfigError(key, "must be positive")
@@ -414,6 +425,9 @@ def _build(v: dict[str, Any]) -> Config:
         ),
         oidc=_oidc(v.get("oidc.issuers", [])),
         limits=LimitsConfig(**{k.split(".", 1)[1]: val for k, val in v.items() if k.startswith("limits.")}),
+        cache=CacheConfig(
+            v.get("cache.manifests.size_mib", 0), v.get("cache.manifests.ttl", CacheConfig().manifests_ttl)
+        ),
         dialects=_dialects(v),
         workers=v.get("workers", 1),
         reload_settle=v.get("reload.settle", 0.5),

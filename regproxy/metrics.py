@@ -68,6 +68,7 @@ HELP = {
     "regproxy_policy_generation": ("gauge", "The policy generation in force."),
     "regproxy_decision_cache_hits_total": ("counter", "Decision cache hits."),
     "regproxy_decision_cache_misses_total": ("counter", "Decision cache misses."),
+    "regproxy_manifest_cache_total": ("counter", "Manifest cache lookups by result (hit, miss) and manifests stored."),
     "regproxy_tokens_issued_total": ("counter", "Tokens issued by the token service, by kind."),
     "regproxy_audit_dropped_total": ("counter", "Audit events dropped because the sink was slow."),
     "regproxy_rate_limited_total": ("counter", "Requests refused by a per-principal limit."),

@@ -38,6 +38,7 @@ from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
 from regproxy.proxy.headers import request_headers, response_headers
+from regproxy.proxy.manifest_cache import ManifestCache
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server import bodies
@@ -45,6 +46,7 @@ from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.listings import filtered_listing
 from regproxy.server.logins import Logins
+from regproxy.server.manifest_hits import answer, cache_key, fill
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
 
@@ -92,6 +94,7 @@ class RegistryHandler:
         self.max_head_size = config.limits.max_header_size * 4
         self.idle = config.limits.body_idle_timeout
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
+        self.manifests = ManifestCache(config.cache.manifests_size_mib << 20, config.cache.manifests_ttl)
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
         self._id_counter = itertools.count(1)
@@ -339,6 +342,14 @@ class RegistryHandler:
         event: AuditEvent,
         drop_mount: bool,
     ) -> web.StreamResponse:
+        cached = cache_key(self.manifests, parsed)
+        if cached is not None:
+            if request.method == "DELETE":
+                self.manifests.evict(*cached)
+            else:
+                hit = answer(self.manifests, cached, request.method == "HEAD", event, self.metrics)
+                if hit is not None:
+                    return hit
         forwarded = None
         if self.config.forwarded_headers:
             forwarded = {
@@ -365,6 +376,8 @@ class RegistryHandler:
         self.metrics.observe("regproxy_upstream_seconds", time.perf_counter() - upstream_started)
         event.upstream_status = upstream_response.status
         try:
+            if cached is not None and request.method == "DELETE":
+                self.manifests.evict(*cached)  # again: a GET may have filled it meanwhile
             if upstream_response.status == 401:
                 # The registry refused regproxy's own credentials: never pass its challenge on.
                 self.upstream.invalidate(challenge_scope(parsed))
@@ -379,6 +392,12 @@ class RegistryHandler:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)
                 return bodiless
+            if cached is not None and request.method == "GET":
+                kept = await fill(
+                    self.manifests, cached, upstream_response, out_headers, event, self.metrics, self.idle
+                )
+                if kept is not None:
+                    return kept
             return await stream_down(request, upstream_response, out_headers, event, self.metrics, self.idle)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             # before any header went out (a catalog page read whole): still time for an error
