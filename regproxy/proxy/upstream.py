@@ -44,6 +44,7 @@ from regproxy.config import UpstreamConfig
 from regproxy.errors import OciError, UpstreamUnavailable
 from regproxy.proxy.connection import build_ssl_context, describe_connection_error
 from regproxy.proxy.headers import origin_of
+from regproxy.proxy.heads import BrokenAnswer, HeadPool, HeadResponse
 
 log = logging.getLogger("regproxy.upstream")
 
@@ -99,8 +100,16 @@ class UpstreamClient:
         self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._pending: dict[tuple[str, str], asyncio.Future[str]] = {}  # (cached as, fetched for)
         self._challenge: dict[str, str] | None = None
+        self._heads: HeadPool | None = None
 
     async def start(self) -> None:
+        if urlsplit(self.base_url).scheme == "http":  # the lean HEAD path (proxy/heads.py)
+            self._heads = HeadPool(
+                self.base_url,
+                connect_timeout=self.config.connect_timeout,
+                read_timeout=self.config.read_timeout,
+                size=self.config.pool_size,
+            )
         connector = aiohttp.TCPConnector(
             limit=self.config.pool_size,
             limit_per_host=self.config.pool_size,
@@ -120,6 +129,8 @@ class UpstreamClient:
         )
 
     async def close(self) -> None:
+        if self._heads is not None:
+            self._heads.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -162,6 +173,37 @@ class UpstreamClient:
             f" and asked for `{wanted}`" if wanted and wanted != scope else "",
         )
         return await self._send(method, target, headers, scope, data, fetch_scope=wanted or scope)
+
+    async def head(
+        self, target: str, headers: dict[str, str], *, scope: str = ""
+    ) -> HeadResponse | aiohttp.ClientResponse:
+        """``HEAD target``, on the lean path when the registry is plain HTTP (the same
+        credentials, timeouts and token retry as :meth:`request`)."""
+        if self._heads is None:
+            return await self.request("HEAD", target, headers, scope=scope)
+        cached = self.config.auth == "bearer" and self._cached(scope) is not None
+        response = await self._send_head(target, headers, scope, scope)
+        if response.status != 401 or self.config.auth != "bearer":
+            return response
+        wanted = challenge_scope(response.headers.get("WWW-Authenticate", ""))
+        if not cached and wanted in ("", scope):
+            return response
+        response.release()
+        self.invalidate(scope)
+        log.info("the registry refused the token for scope `%s`: fetching a new one", scope or "(none)")
+        return await self._send_head(target, headers, scope, wanted or scope)
+
+    async def _send_head(self, target: str, headers: dict[str, str], scope: str, fetch_scope: str) -> HeadResponse:
+        assert self._heads is not None
+        auth = await self._authorization(scope, fetch_scope)
+        if auth:
+            headers["authorization"] = auth
+        try:
+            return await self._heads.head(target, headers)
+        except (OSError, BrokenAnswer) as exc:  # TimeoutError and ConnectionError are OSErrors
+            reason = describe_connection_error(exc)
+            log.warning("upstream request failed: HEAD %s: %s", target.split("?", 1)[0], reason)
+            raise UpstreamUnavailable("the registry behind regproxy cannot be reached") from exc
 
     async def _send(
         self,

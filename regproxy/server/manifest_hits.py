@@ -32,6 +32,21 @@ def cache_key(cache: ManifestCache | None, parsed: RegistryRequest) -> tuple[str
     return parsed.repository, parsed.digest
 
 
+def lookup(
+    cache: ManifestCache | None, parsed: RegistryRequest, event: AuditEvent, metrics: Metrics
+) -> tuple[tuple[str, str] | None, web.Response | None]:
+    """Before the upstream round trip: the request's cache key (None when the cache does not
+    concern it) and the cached answer to an allowed GET/HEAD (None: ask the registry). A
+    DELETE evicts now (and the caller once more after the registry answered)."""
+    key = cache_key(cache, parsed)
+    if key is None or cache is None:
+        return None, None
+    if parsed.method == "DELETE":
+        cache.evict(*key)
+        return key, None
+    return key, answer(cache, key, parsed.method == "HEAD", event, metrics)
+
+
 def answer(
     cache: ManifestCache, key: tuple[str, str], head: bool, event: AuditEvent, metrics: Metrics
 ) -> web.Response | None:
@@ -78,4 +93,4 @@ async def fill(
     return web.Response(status=200, body=body, headers=headers)
 
 
-__all__ = ["HIT", "MISS", "answer", "cache_key", "fill"]
+__all__ = ["HIT", "MISS", "answer", "cache_key", "fill", "lookup"]

@@ -38,6 +38,7 @@ from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
 from regproxy.proxy.headers import request_headers, response_headers
+from regproxy.proxy.heads import HeadResponse
 from regproxy.proxy.manifest_cache import ManifestCache
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -46,7 +47,7 @@ from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.listings import filtered_listing
 from regproxy.server.logins import Logins
-from regproxy.server.manifest_hits import answer, cache_key, fill
+from regproxy.server.manifest_hits import fill, lookup
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
 
@@ -342,14 +343,9 @@ class RegistryHandler:
         event: AuditEvent,
         drop_mount: bool,
     ) -> web.StreamResponse:
-        cached = cache_key(self.manifests, parsed)
-        if cached is not None:
-            if request.method == "DELETE":
-                self.manifests.evict(*cached)
-            else:
-                hit = answer(self.manifests, cached, request.method == "HEAD", event, self.metrics)
-                if hit is not None:
-                    return hit
+        cached, hit = lookup(self.manifests, parsed, event, self.metrics)
+        if hit is not None:
+            return hit
         forwarded = None
         if self.config.forwarded_headers:
             forwarded = {
@@ -366,10 +362,14 @@ class RegistryHandler:
             body = stream_up(bodies.stream_body(request, limit, self.idle), event, self.metrics)
             self.metrics.add("regproxy_uploads_in_flight", 1)
         upstream_started = time.perf_counter()
+        upstream_response: HeadResponse | aiohttp.ClientResponse
         try:
-            upstream_response = await self.upstream.request(
-                request.method, target, headers, scope=challenge_scope(parsed), data=body
-            )
+            if request.method == "HEAD":  # the lean path where the registry allows it (proxy/heads.py)
+                upstream_response = await self.upstream.head(target, headers, scope=challenge_scope(parsed))
+            else:
+                upstream_response = await self.upstream.request(
+                    request.method, target, headers, scope=challenge_scope(parsed), data=body
+                )
         finally:
             if uploading:
                 self.metrics.add("regproxy_uploads_in_flight", -1)
@@ -392,6 +392,7 @@ class RegistryHandler:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)
                 return bodiless
+            assert isinstance(upstream_response, aiohttp.ClientResponse)  # only a HEAD answers on the lean path
             if cached is not None and request.method == "GET":
                 kept = await fill(
                     self.manifests, cached, upstream_response, out_headers, event, self.metrics, self.idle
