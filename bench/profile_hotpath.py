@@ -50,7 +50,13 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decide", ("regproxy/authorization/", "regproxy/policy/", "_authorize", "_refuse_unless_allowed")),
     (
         "upstream client",
-        ("regproxy/proxy/upstream.py", "aiohttp/client", "aiohttp/connector.py", "aiohttp/tracing.py"),
+        (
+            "regproxy/proxy/upstream.py",
+            "regproxy/proxy/heads.py",
+            "aiohttp/client",
+            "aiohttp/connector.py",
+            "aiohttp/tracing.py",
+        ),
     ),
     (
         "server and connection layer",
@@ -102,6 +108,7 @@ def main() -> int:
     args = parser.parse_args()
     env = c.environment()
     py_spy = spy()
+    args.out.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     with c.Bench("profile", keep=args.keep_workdir) as bench:
         fast = bench.fast_upstream()
