@@ -17,7 +17,7 @@ from regproxy.identity.scope import access_to_scope, parse_scope
 from regproxy.oci.actions import Action
 from regproxy.oci.routes import RegistryRequest, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
-from regproxy.policy.model import PolicySet, RequestContext
+from regproxy.policy.model import Effect, PolicySet, RequestContext
 
 # A digest for requests that name none of their own (explain by action).
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -181,13 +181,25 @@ def render(verdict: Verdict, request: RegistryRequest, principal: Principal, pol
     return lines
 
 
+# actions whose requests may name no tag (a blob, a manifest by digest)
+_TAGLESS_ACTIONS = frozenset({Action.PULL, Action.PUSH, Action.DELETE_MANIFEST, Action.DELETE_BLOB})
+
+
 def tag_qualified_warnings(policy_set: PolicySet) -> list[str]:
-    """One warning per statement whose resources carry a tag pattern."""
+    """One warning per statement whose resources carry a tag pattern: an allow grants less than
+    a reader may think (no blob, no manifest by digest), a deny of a pull refuses more (every
+    blob and manifest by digest of the repository)."""
     out = []
     for s in policy_set.statements:
         for resource in s.tag_qualified:
-            out.append(
-                f"{s.location}: statement `{s.id}` names `{resource}`: it grants only requests naming a "
-                f"matching tag (no blob, no manifest by digest); write `{resource.repository}` for the repository"
-            )
+            if s.effect is Effect.ALLOW:
+                out.append(
+                    f"{s.location}: statement `{s.id}` names `{resource}`: it grants only requests naming a "
+                    f"matching tag (no blob, no manifest by digest); write `{resource.repository}` for the repository"
+                )
+            elif _TAGLESS_ACTIONS & s.actions:
+                out.append(
+                    f"{s.location}: deny `{s.id}` names `{resource}`: it also refuses every blob and manifest by "
+                    f"digest of `{resource.repository}` (their tag cannot be told), a deny is never narrower than written"
+                )
     return out
