@@ -43,6 +43,7 @@ from regproxy.reload import Store
 from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.listings import filtered_listing
+from regproxy.server.rechallenge import RepeatedChallenges
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
 
@@ -87,6 +88,7 @@ class RegistryHandler:
         self.token_realm = token_realm
         self.max_head_size = config.limits.max_header_size * 4
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
+        self._rechallenges = RepeatedChallenges()
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
         self._id_counter = itertools.count(1)
@@ -184,7 +186,7 @@ class RegistryHandler:
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
                 )
-            self._refuse_unless_allowed(verdict)
+            self._refuse_unless_allowed(verdict, request.headers.get("Authorization"))
             self._check_upload_session(parsed, principal, event)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
@@ -245,13 +247,17 @@ class RegistryHandler:
             verdict: Verdict = done.value
             return verdict
 
-    def _refuse_unless_allowed(self, verdict: Verdict) -> None:
+    def _refuse_unless_allowed(self, verdict: Verdict, authorization: str | None) -> None:
         if verdict.reply is Reply.ALLOW:
             return
         if verdict.reply is Reply.CHALLENGE:
             raise self._challenge(verdict.scopes, "authentication required")
         if verdict.reply is Reply.INSUFFICIENT_SCOPE:
-            raise self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
+            challenge = self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
+            if self._rechallenges.repeated(authorization, verdict.scopes):
+                # the same token again after that 401: a 403 with the challenge (rechallenge.py)
+                raise Denied("the token does not grant this access", headers=challenge.headers)
+            raise challenge
         raise Denied("requested access to the resource is denied")
 
     def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
