@@ -134,6 +134,7 @@ def build_app(
         limiter=limiter,
         token_realm=wiring.token_realm,
         sealer=wiring.sealer,
+        capabilities=capabilities,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)

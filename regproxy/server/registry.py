@@ -34,9 +34,11 @@ from regproxy.identity.principal import Principal
 from regproxy.metrics import Metrics
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import unsupported
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -74,6 +76,7 @@ class RegistryHandler:
         limiter: PrincipalLimiter | None = None,
         token_realm: str | None = None,
         sealer: UploadSealer | None = None,
+        capabilities: CapabilityProbe | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -83,6 +86,7 @@ class RegistryHandler:
         self.metrics = metrics
         self.audit = audit
         self.limiter = limiter
+        self.capabilities = capabilities
         self.external_url = config.public_url
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
@@ -188,6 +192,7 @@ class RegistryHandler:
                 )
             self._refuse_unless_allowed(verdict, request.headers.get("Authorization"))
             self._check_upload_session(parsed, principal, event)
+            self._refuse_unsupported(parsed)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
                 return await self._listing(parsed, context, policy, event)
@@ -259,6 +264,13 @@ class RegistryHandler:
                 raise Denied("the token does not grant this access", headers=challenge.headers)
             raise challenge
         raise Denied("requested access to the resource is denied")
+
+    def _refuse_unsupported(self, parsed: RegistryRequest) -> None:
+        """An allowed request the registry is known not to perform (a tag delete in front of
+        distribution 2.8) is answered ``UNSUPPORTED`` here, never forwarded; only ever after the
+        allow, so a refused caller learns nothing of the registry."""
+        if self.capabilities is not None and (refusal := unsupported(parsed, self.capabilities.current)):
+            raise refusal
 
     def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
         """An upload session answers only the principal it was sealed to (404 to anyone else,
@@ -350,6 +362,8 @@ class RegistryHandler:
                 self.metrics.add("regproxy_uploads_in_flight", -1)
         self.metrics.observe("regproxy_upstream_seconds", time.perf_counter() - upstream_started)
         event.upstream_status = upstream_response.status
+        if parsed.mount is not None and not drop_mount and self.capabilities is not None:
+            self.capabilities.observe_mount(upstream_response.status)
         try:
             if upstream_response.status == 401:
                 # The registry refused regproxy's own credentials: never pass its challenge on.

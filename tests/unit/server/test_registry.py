@@ -8,11 +8,13 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regproxy.authorization.explain import explain
 from regproxy.config import Config
+from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import (
     ANONYMOUS,
@@ -26,9 +28,11 @@ from regproxy.identity.principal import (
 from regproxy.identity.scope import access_to_scope
 from regproxy.metrics import Metrics
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import Capabilities, Capability, Support, unknown_support
 from regproxy.oci.routes import RegistryRequest, parse_request
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.model import Effect, PolicySet, PrincipalRef, RequestContext, ResourcePattern, Statement
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.authentication import Authentication
@@ -136,3 +140,42 @@ def test_the_edge_and_explain_reach_the_same_verdict(
     at_the_edge = asyncio.run(handler._authorize(request, context, policy))  # type: ignore[arg-type]
     explained = explain(request, context, policy, repo_exists, tag_exists)  # type: ignore[arg-type]
     assert at_the_edge == explained
+
+
+# -- what the registry cannot do ----------------------------------------------------------------
+def probe_finding(support: Support) -> CapabilityProbe:
+    config = Config()
+    probe = CapabilityProbe(UpstreamClient(config.upstream), Metrics(), 0)
+    probe.current = Capabilities(
+        reachable=True,
+        api_version="registry/2.0",
+        support=unknown_support() | {Capability.TAG_DELETION: support},
+        problem="",
+        probed_at=1.0,
+    )
+    return probe
+
+
+def with_probe(probe: CapabilityProbe | None) -> RegistryHandler:
+    config = Config()
+    store = Store(compile_policy(PolicySet((), 1, "h")), Identities())
+    return RegistryHandler(
+        config, store, UpstreamClient(config.upstream), Authentication(()), Metrics(), None, capabilities=probe
+    )
+
+
+DELETE_TAG = parse_request("DELETE", "/v2/team/app/manifests/v1", "", {})
+
+
+def test_an_allowed_request_the_registry_cannot_do_is_unsupported() -> None:
+    with pytest.raises(OciError) as refused:
+        with_probe(probe_finding(Support.NO))._refuse_unsupported(DELETE_TAG)
+    assert (refused.value.status, refused.value.code) == (405, ErrorCode.UNSUPPORTED)
+    assert refused.value.detail == {"capability": "tag-deletion", "upstream": "registry/2.0"}
+
+
+@pytest.mark.parametrize("support", [Support.YES, Support.UNKNOWN], ids=["yes", "unknown"])
+def test_only_a_known_no_refuses(support: Support) -> None:
+    with_probe(probe_finding(support))._refuse_unsupported(DELETE_TAG)
+    with_probe(None)._refuse_unsupported(DELETE_TAG)  # no probe: nothing is refused on its account
+    with_probe(probe_finding(Support.NO))._refuse_unsupported(parse_request("GET", "/v2/team/app/manifests/v1", "", {}))
