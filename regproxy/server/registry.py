@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 from cachetools import TTLCache
 
-from regproxy.audit import AuditEvent, AuditLog
+from regproxy.audit import AuditEvent, AuditLog, audit_facts
 from regproxy.authorization import client_address
 from regproxy.authorization.flow import authorize
 from regproxy.authorization.scopes import challenge_scope, request_scopes
@@ -186,6 +186,9 @@ class RegistryHandler:
             event.decision = verdict.decision.outcome.value
             event.statements = verdict.decision.statements
             event.mount_dropped = verdict.mount_dropped
+            event.facts = audit_facts(verdict.facts)
+            if verdict.decision.outcome is Outcome.SCOPE_DENY:
+                event.reason = principal.scope_reason or ""
             if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
