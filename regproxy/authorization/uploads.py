@@ -7,6 +7,10 @@ repository, the upload id and the principal rides in the rewritten ``Location`` 
 query parameter (:data:`SEAL_PARAM`), which regproxy checks on every later request of that
 session and strips before forwarding. Nothing is stored: any replica holding the same key
 checks it, across restarts.
+
+In front of another regproxy the ``Location`` already carries that regproxy's seal: ours is
+appended after it, and only the last seal is ours to check and strip, so the upstream's own
+seal travels back to it untouched.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class UploadSealer:
         upload_id = parts.path[len(prefix) :]
         if not upload_id or "/" in upload_id:
             return location
-        # the registry's own parameters pass byte for byte (its `_state` is signed)
-        kept = [p for p in parts.query.split("&") if p and p.partition("=")[0] != SEAL_PARAM]
+        # the registry's own parameters pass byte for byte (its `_state` is signed), and so does
+        # an upstream regproxy's seal: ours comes last
+        kept = [p for p in parts.query.split("&") if p]
         kept.append(f"{SEAL_PARAM}={self.seal(principal_id, repository, upload_id)}")
         return urlunsplit(parts._replace(query="&".join(kept)))

@@ -136,7 +136,7 @@ _QUERY: dict[tuple[RouteKind, str], frozenset[str]] = {
     (RouteKind.UPLOAD_SESSION, "DELETE"): frozenset({"_state", UPLOAD_SEAL_PARAM}),
     (RouteKind.REFERRERS, "GET"): frozenset({"artifactType"}),
 }
-_REPEATABLE = frozenset({"tag"})
+_REPEATABLE = frozenset({"tag", UPLOAD_SEAL_PARAM})  # a seal per regproxy of a chain
 _NO_PARAMS: frozenset[str] = frozenset()
 _STATE_RE = re.compile(r"[A-Za-z0-9._~=+/-]{1,4096}")
 _MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
@@ -186,15 +186,17 @@ def parse_request(method: str, raw_path: str, raw_query: str, headers: Mapping[s
     if kind is RouteKind.UPLOAD_START:
         return _upload_start(method, name, params, headers)
     if kind is RouteKind.UPLOAD_SESSION:
-        seal = None
-        for key, value in params:
+        seal_at = None
+        for n, (key, value) in enumerate(params):
             if key == "_state" and _STATE_RE.fullmatch(value) is None:
                 raise refuse("`_state` is malformed", ErrorCode.BLOB_UPLOAD_INVALID)
             if key == "digest" and not grammar.is_digest(value):
                 raise refuse("`digest` is not a supported digest", ErrorCode.DIGEST_INVALID)
             if key == UPLOAD_SEAL_PARAM:
-                seal = value
-        forwarded = tuple((k, v) for k, v in params if k != UPLOAD_SEAL_PARAM)
+                seal_at = n
+        # the last seal is this regproxy's; an earlier one is an upstream regproxy's, forwarded
+        seal = params[seal_at][1] if seal_at is not None else None
+        forwarded = tuple(p for n, p in enumerate(params) if n != seal_at)
         return RegistryRequest(method, kind, Action.PUSH, name, upload_id=tail, query=forwarded, upload_seal=seal)
     # REFERRERS
     for _key, value in params:

@@ -23,7 +23,13 @@ def test_the_location_keeps_the_registry_parameters_byte_for_byte() -> None:
     location = "http://proxy/v2/team/app/blobs/uploads/u1?_state=a%2Bb%3D%3D"
     sealed = SEALER.seal_location(location, "user:alice", "team/app")
     assert sealed == f"{location}&{SEAL_PARAM}={SEALER.seal('user:alice', 'team/app', 'u1')}"
-    assert SEALER.seal_location(sealed, "user:alice", "team/app") == sealed  # re-sealing replaces
+
+
+def test_an_upstream_regproxys_seal_is_kept_and_ours_comes_last() -> None:
+    inner = UploadSealer(b"i" * 32)
+    location = inner.seal_location("http://inner/v2/team/app/blobs/uploads/u1?_state=s", "user:edge", "team/app")
+    sealed = SEALER.seal_location(location, "user:alice", "team/app")
+    assert sealed == f"{location}&{SEAL_PARAM}={SEALER.seal('user:alice', 'team/app', 'u1')}"
 
 
 @pytest.mark.parametrize(
