@@ -35,6 +35,7 @@ from pathlib import Path
 
 from regproxy.config import Config
 from regproxy.metrics import Metrics
+from regproxy.server.wiring import host_key
 
 log = logging.getLogger("regproxy.supervisor")
 
@@ -76,9 +77,10 @@ def spawn_worker(config: Config, sock: socket.socket, slot: int, snapshot_dir: P
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(fd,))  # noqa: S603 - our own module
     assert process.stdin is not None
     # a worker killed before it read its config is reaped like any other death: a broken pipe
-    # here must not stop the supervisor
+    # here must not stop the supervisor. The host key travels with the config: the workers seal
+    # upload sessions with one key, so a session opened on one worker goes on on another.
     with contextlib.suppress(BrokenPipeError), process.stdin:
-        process.stdin.write(pickle.dumps(config))
+        process.stdin.write(pickle.dumps((config, host_key())))
     return process
 
 

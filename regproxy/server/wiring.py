@@ -112,9 +112,21 @@ def wire(config: Config, store: Store, keys: KeySet | None) -> Wiring:
     )
 
 
-# Made when this module is first imported: in the supervisor, before it forks its workers, so
-# the workers of one host share it.
-_HOST_KEY = secrets.token_bytes(32)
+# Made when this module is first imported; a supervised worker (a new interpreter, not a fork)
+# takes its supervisor's instead (:func:`share_host_key`), so the workers of one host share it.
+_HOST_KEY = bytearray(secrets.token_bytes(32))
+
+
+def host_key() -> bytes:
+    """This process tree's upload-session key when there is no signing key (for the workers)."""
+    return bytes(_HOST_KEY)
+
+
+def share_host_key(key: bytes) -> None:
+    """In a supervised worker, before anything is built: use the supervisor's host key."""
+    if len(key) != len(_HOST_KEY):
+        raise ValueError("a host key has 32 bytes")
+    _HOST_KEY[:] = key
 
 
 def upload_session_key(keys: KeySet | None) -> bytes:
@@ -128,7 +140,7 @@ def upload_session_key(keys: KeySet | None) -> bytes:
     one Service therefore configure ``tokens.signing_key``.
     """
     if keys is None or keys.signing is None:
-        return _HOST_KEY
+        return bytes(_HOST_KEY)
     der = keys.signing.private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

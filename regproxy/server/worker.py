@@ -1,9 +1,9 @@
 """One worker process of a supervised server: ``python -m regproxy.server.worker FD SLOT DIR PPID``.
 
 Started by :mod:`regproxy.server.supervisor` only: the listening socket is inherited as ``FD``,
-the configuration arrives pickled on stdin from the parent (the same user's process, never
-anything else), and metrics snapshots go to ``DIR`` as ``worker-SLOT.json``. ``PPID`` is the
-supervisor's pid: a worker whose supervisor is gone stops.
+the configuration and the host's upload-session key arrive pickled on stdin from the parent
+(the same user's process, never anything else), and metrics snapshots go to ``DIR`` as
+``worker-SLOT.json``. ``PPID`` is the supervisor's pid: a worker whose supervisor is gone stops.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from regproxy.cli import setup_logging
 from regproxy.config import Config
 from regproxy.errors import RegproxyError
 from regproxy.server.run import run_worker
+from regproxy.server.wiring import share_host_key
 
 log = logging.getLogger("regproxy")
 
@@ -42,9 +43,11 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str]) -> int:
     fd, slot, snapshot_dir = int(argv[0]), int(argv[1]), Path(argv[2])
     _die_with_parent(int(argv[3]))
-    config = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent
-    if not isinstance(config, Config):
+    received = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent
+    if not (isinstance(received, tuple) and len(received) == 2 and isinstance(received[0], Config)):
         raise SystemExit("regproxy worker: no configuration on stdin")
+    config, key = received
+    share_host_key(key)
     setup_logging(config)
     sock = socket.socket(fileno=fd)
     sock.setblocking(False)
