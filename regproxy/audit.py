@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import orjson
 
-from regproxy.authorization.verdict import Answer, Fact, TagExists
+from regproxy.authorization.verdict import Answer, Fact, RepositoryExists, TagExists
 
 log = logging.getLogger("regproxy.audit")
 BATCH_INTERVAL = 0.05  # seconds an audit batch gathers before it is written
@@ -69,6 +69,7 @@ class AuditEvent:
     mount_dropped: bool = False
     # the facts the decision used: {"fact": "repository-exists" | "tag-exists", "repository",
     # "tag" (tag-exists only), "answer": true | false | null (could not tell: the stricter branch)}
+    # or {"fact": "upstream-supports", "capability", "answer"} (the capability probe's finding)
     facts: tuple[dict[str, Any], ...] = ()
     reason: str = ""  # why the credential refused, when it says (registry_scope_missing)
     # how a request that did not end normally ended: aborted (the client went away, or the
@@ -87,8 +88,10 @@ def audit_facts(facts: Iterable[tuple[Fact, Answer]]) -> tuple[dict[str, Any], .
     for fact, answer in facts:
         if isinstance(fact, TagExists):
             rendered.append({"fact": "tag-exists", "repository": fact.repository, "tag": fact.tag, "answer": answer})
-        else:
+        elif isinstance(fact, RepositoryExists):
             rendered.append({"fact": "repository-exists", "repository": fact.repository, "answer": answer})
+        else:
+            rendered.append({"fact": "upstream-supports", "capability": fact.capability.value, "answer": answer})
     return tuple(rendered)
 
 

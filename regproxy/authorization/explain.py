@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from regproxy.authorization.flow import decide
-from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, Verdict
+from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, Verdict
 from regproxy.errors import RouteRefused
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, TokenGrant, make_principal
@@ -142,7 +142,11 @@ def explain(
     tag_exists: Answer,
 ) -> Verdict:
     def answer(fact: Fact) -> Answer:
-        return repository_exists if isinstance(fact, RepositoryExists) else tag_exists
+        if isinstance(fact, RepositoryExists):
+            return repository_exists
+        if isinstance(fact, TagExists):
+            return tag_exists
+        return None  # what the registry supports: explain cannot tell, the server's probe can
 
     return decide(request, context, policy, answer)
 
@@ -152,6 +156,7 @@ _REPLIES = {
     Reply.CHALLENGE: "401 with a challenge",
     Reply.INSUFFICIENT_SCOPE: '401 with error="insufficient_scope": a new token would be granted',
     Reply.DENY: "403 DENIED",
+    Reply.UNSUPPORTED: "405 UNSUPPORTED: the registry cannot do it",
 }
 
 

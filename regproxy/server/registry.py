@@ -26,7 +26,7 @@ from regproxy.authorization import client_address
 from regproxy.authorization.flow import authorize
 from regproxy.authorization.scopes import challenge_scope, request_scopes
 from regproxy.authorization.uploads import UploadSealer
-from regproxy.authorization.verdict import Reply, RepositoryExists, Verdict
+from regproxy.authorization.verdict import Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
 from regproxy.config import Config
 from regproxy.errors import Denied, ErrorCode, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
 from regproxy.identity.chain import Scheme
@@ -34,7 +34,7 @@ from regproxy.identity.principal import Principal
 from regproxy.metrics import Metrics
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action
-from regproxy.oci.capability import unsupported
+from regproxy.oci.capability import Capabilities, unsupported_error
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
@@ -195,7 +195,6 @@ class RegistryHandler:
                 )
             self._refuse_unless_allowed(verdict, request.headers.get("Authorization"))
             self._check_upload_session(parsed, principal, event)
-            self._refuse_unsupported(parsed)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
                 return await self._listing(parsed, context, policy, event)
@@ -248,8 +247,10 @@ class RegistryHandler:
             while True:
                 if isinstance(fact, RepositoryExists):
                     answer = await self._repository_exists(fact.repository)
-                else:
+                elif isinstance(fact, TagExists):
                     answer = await self._tag_exists(fact.repository, fact.tag)
+                else:  # what the registry supports: the capability probe's last finding
+                    answer = self._found.answer(fact.capability)
                 fact = flow.send(answer)
         except StopIteration as done:
             verdict: Verdict = done.value
@@ -260,6 +261,10 @@ class RegistryHandler:
             return
         if verdict.reply is Reply.CHALLENGE:
             raise self._challenge(verdict.scopes, "authentication required")
+        if verdict.reply is Reply.UNSUPPORTED:
+            # allowed, and the registry is known not to do it (a tag delete before distribution 2.8)
+            lacking = next(f for f, _ in verdict.facts if isinstance(f, UpstreamSupports))
+            raise unsupported_error(lacking.capability, self._found)
         if verdict.reply is Reply.INSUFFICIENT_SCOPE:
             challenge = self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
             if self._rechallenges.repeated(authorization, verdict.scopes):
@@ -268,12 +273,9 @@ class RegistryHandler:
             raise challenge
         raise Denied("requested access to the resource is denied")
 
-    def _refuse_unsupported(self, parsed: RegistryRequest) -> None:
-        """An allowed request the registry is known not to perform (a tag delete in front of
-        distribution 2.8) is answered ``UNSUPPORTED`` here, never forwarded; only ever after the
-        allow, so a refused caller learns nothing of the registry."""
-        if self.capabilities is not None and (refusal := unsupported(parsed, self.capabilities.current)):
-            raise refusal
+    @property
+    def _found(self) -> Capabilities:
+        return self.capabilities.current if self.capabilities is not None else Capabilities()
 
     def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
         """An upload session answers only the principal it was sealed to (404 to anyone else,

@@ -105,6 +105,8 @@ def test_a_tag_delete_the_registry_cannot_do_is_unsupported_and_never_forwarded(
         ("user:alice", "allowed", 405, 0),
         ("user:bob", "default-deny", 403, 0),
     ]
+    assert audited[0]["facts"] == [{"fact": "upstream-supports", "capability": "tag-deletion", "answer": False}]
+    assert audited[1]["facts"] == []  # the refused caller: the registry was never in question
 
 
 def test_readyz_names_what_the_probe_found(make_proxy: MakeProxy) -> None:

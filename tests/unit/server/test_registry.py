@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regproxy.authorization.explain import explain
+from regproxy.authorization.verdict import Reply, Verdict
 from regproxy.config import Config
 from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.identities import Identities
@@ -31,7 +32,15 @@ from regproxy.oci.actions import Action
 from regproxy.oci.capability import Capabilities, Capability, Support, unknown_support
 from regproxy.oci.routes import RegistryRequest, parse_request
 from regproxy.policy.evaluate import compile_policy
-from regproxy.policy.model import Effect, PolicySet, PrincipalRef, RequestContext, ResourcePattern, Statement
+from regproxy.policy.model import (
+    Effect,
+    Outcome,
+    PolicySet,
+    PrincipalRef,
+    RequestContext,
+    ResourcePattern,
+    Statement,
+)
 from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -156,26 +165,50 @@ def probe_finding(support: Support) -> CapabilityProbe:
     return probe
 
 
+CAROL_DELETES = compile_policy(
+    PolicySet(
+        (
+            Statement(
+                "carol", Effect.ALLOW, (PrincipalRef.parse("user:carol"),), frozenset({Action.DELETE_TAG}),
+                (ResourcePattern("team/*"),),
+            ),
+        ),
+        1,
+        "h",
+    )
+)  # fmt: skip
+CAROL = make_principal(PrincipalKind.USER, "carol")
+DELETE_TAG = parse_request("DELETE", "/v2/team/app/manifests/v1", "", {})
+
+
 def with_probe(probe: CapabilityProbe | None) -> RegistryHandler:
     config = Config()
-    store = Store(compile_policy(PolicySet((), 1, "h")), Identities())
+    store = Store(CAROL_DELETES, Identities())
     return RegistryHandler(
         config, store, UpstreamClient(config.upstream), Authentication(()), Metrics(), None, capabilities=probe
     )
 
 
-DELETE_TAG = parse_request("DELETE", "/v2/team/app/manifests/v1", "", {})
+def decided(handler: RegistryHandler, principal: Principal) -> Verdict:
+    return asyncio.run(handler._authorize(DELETE_TAG, RequestContext(principal, None, NOW), CAROL_DELETES))
 
 
 def test_an_allowed_request_the_registry_cannot_do_is_unsupported() -> None:
+    handler = with_probe(probe_finding(Support.NO))
+    verdict = decided(handler, CAROL)
+    assert verdict.reply is Reply.UNSUPPORTED and verdict.decision.outcome is Outcome.ALLOWED
     with pytest.raises(OciError) as refused:
-        with_probe(probe_finding(Support.NO))._refuse_unsupported(DELETE_TAG)
+        handler._refuse_unless_allowed(verdict, None)
     assert (refused.value.status, refused.value.code) == (405, ErrorCode.UNSUPPORTED)
     assert refused.value.detail == {"capability": "tag-deletion", "upstream": "registry/2.0"}
 
 
 @pytest.mark.parametrize("support", [Support.YES, Support.UNKNOWN], ids=["yes", "unknown"])
 def test_only_a_known_no_refuses(support: Support) -> None:
-    with_probe(probe_finding(support))._refuse_unsupported(DELETE_TAG)
-    with_probe(None)._refuse_unsupported(DELETE_TAG)  # no probe: nothing is refused on its account
-    with_probe(probe_finding(Support.NO))._refuse_unsupported(parse_request("GET", "/v2/team/app/manifests/v1", "", {}))
+    assert decided(with_probe(probe_finding(support)), CAROL).reply is Reply.ALLOW
+    assert decided(with_probe(None), CAROL).reply is Reply.ALLOW  # no probe: nothing refused on its account
+
+
+def test_a_refused_caller_learns_nothing_of_the_registry() -> None:
+    verdict = decided(with_probe(probe_finding(Support.NO)), BOB)
+    assert verdict.reply is Reply.DENY and verdict.facts == ()
