@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from regproxy.authorization.flow import decide
-from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, Verdict
+from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
 from regproxy.errors import RouteRefused
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, TokenGrant, make_principal
@@ -181,6 +181,8 @@ def render(verdict: Verdict, request: RegistryRequest, principal: Principal, pol
             lines.append(f"    {sid}  {where}")
     for fact, value in verdict.facts:
         said = {True: "yes", False: "no", None: "unknown (the stricter branch is taken)"}[value]
+        if isinstance(fact, UpstreamSupports) and value is None:
+            said = "not known here (the server answers from its probe of the registry; unknown forwards)"
         lines.append(f"  fact: {fact}: {said}")
     lines.append(f"  generation {verdict.generation}, {policy_set.content_hash}")
     return lines
