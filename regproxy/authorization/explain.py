@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from regproxy.authorization.flow import decide
-from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, Verdict
+from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
 from regproxy.errors import RouteRefused
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, TokenGrant, make_principal
@@ -142,7 +142,11 @@ def explain(
     tag_exists: Answer,
 ) -> Verdict:
     def answer(fact: Fact) -> Answer:
-        return repository_exists if isinstance(fact, RepositoryExists) else tag_exists
+        if isinstance(fact, RepositoryExists):
+            return repository_exists
+        if isinstance(fact, TagExists):
+            return tag_exists
+        return None  # what the registry supports: explain cannot tell, the server's probe can
 
     return decide(request, context, policy, answer)
 
@@ -152,6 +156,7 @@ _REPLIES = {
     Reply.CHALLENGE: "401 with a challenge",
     Reply.INSUFFICIENT_SCOPE: '401 with error="insufficient_scope": a new token would be granted',
     Reply.DENY: "403 DENIED",
+    Reply.UNSUPPORTED: "405 UNSUPPORTED: the registry cannot do it",
 }
 
 
@@ -176,6 +181,8 @@ def render(verdict: Verdict, request: RegistryRequest, principal: Principal, pol
             lines.append(f"    {sid}  {where}")
     for fact, value in verdict.facts:
         said = {True: "yes", False: "no", None: "unknown (the stricter branch is taken)"}[value]
+        if isinstance(fact, UpstreamSupports) and value is None:
+            said = "not known here (the server answers from its probe of the registry; unknown forwards)"
         lines.append(f"  fact: {fact}: {said}")
     lines.append(f"  generation {verdict.generation}, {policy_set.content_hash}")
     return lines
@@ -199,7 +206,8 @@ def tag_qualified_warnings(policy_set: PolicySet) -> list[str]:
                 )
             elif _TAGLESS_ACTIONS & s.actions:
                 out.append(
-                    f"{s.location}: deny `{s.id}` names `{resource}`: it also refuses every blob and manifest by "
-                    f"digest of `{resource.repository}` (their tag cannot be told), a deny is never narrower than written"
+                    f"{s.location}: deny `{s.id}` names `{resource}`: it also refuses every blob and manifest "
+                    f"by digest of `{resource.repository}` (their tag cannot be told): a deny is never narrower "
+                    "than written"
                 )
     return out
