@@ -684,7 +684,13 @@ class AbError(RuntimeError):
 
 
 def run_ab(
-    url: str, *, seconds: float, concurrency: int = 32, headers: dict[str, str] | None = None, min_requests: int = 200
+    url: str,
+    *,
+    seconds: float,
+    concurrency: int = 32,
+    headers: dict[str, str] | None = None,
+    min_requests: int = 200,
+    head: bool = True,
 ) -> dict[str, Any]:
     """``ab -k -i -c C -t SECONDS``: keep-alive HEAD requests for a fixed time; returns rps,
     p50/p99 (ms) and counts.
@@ -693,7 +699,8 @@ def run_ab(
     load. ``ab`` speaks HTTP/1.0 with ``Connection: Keep-Alive``; every server here keeps those
     connections open (checked: ``keepalive`` must equal ``complete``), and every answer must be
     a 2xx (a refused request is never counted as a fast one). Percentiles come from ``-e``
-    (CSV, microsecond resolution) rather than ab's whole-millisecond table.
+    (CSV, microsecond resolution) rather than ab's whole-millisecond table. ``head=False``
+    sends GET instead (ab reads each body by its Content-Length).
     """
     with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as tmp:
         csv_path = Path(tmp.name)
@@ -702,7 +709,7 @@ def run_ab(
         "-q",
         "-r",
         "-k",
-        "-i",
+        *(["-i"] if head else []),
         "-c",
         str(concurrency),
         "-t",
