@@ -52,6 +52,9 @@ TOKEN_MARGIN = 10.0  # refresh a cached upstream token this many seconds before 
 DEFAULT_EXPIRES_IN = 60.0  # the token-auth spec's default when `expires_in` is absent
 MAX_CACHED_TOKENS = 4096  # one per scope; least recently used out
 _MAX_TOKEN_BODY = 1 << 20
+# the response stream's high-water mark: reads of up to twice this are buffered before aiohttp
+# pauses the socket (its default, 64 KiB, paused and resumed a blob pull every 128 KiB)
+READ_BUFSIZE = 256 * 1024
 
 Clock = Callable[[], float]
 
@@ -126,6 +129,7 @@ class UpstreamClient:
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            read_bufsize=READ_BUFSIZE,
         )
 
     async def close(self) -> None:
