@@ -20,6 +20,8 @@ from regproxy.oci.routes import RegistryRequest, RouteKind
 from regproxy.proxy.manifest_cache import ManifestCache
 
 HIT, MISS = "hit", "miss"
+#: the largest manifest read whole to be kept (distribution's own cap): a larger answer streams
+MAX_ENTRY = 4 * 1024 * 1024
 
 
 def cache_key(cache: ManifestCache | None, parsed: RegistryRequest) -> tuple[str, str] | None:
@@ -80,7 +82,7 @@ async def fill(
     or too large a declared length: the caller streams it as usual). A broken or stalled read
     raises as the stream would (nothing has gone to the client yet)."""
     length = upstream_response.content_length
-    if upstream_response.status != 200 or length is None or length > cache.max_bytes:
+    if upstream_response.status != 200 or length is None or length > min(cache.max_bytes, MAX_ENTRY):
         return None
     async with asyncio.timeout(idle_timeout):
         body = await upstream_response.read()
