@@ -38,6 +38,7 @@ from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import RequestContext
+from regproxy.policycode.cli import add_policy_code_commands
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
 
@@ -308,7 +309,7 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat table of every command reads best
     p = argparse.ArgumentParser(prog="regproxy", description="Authorizing reverse proxy for OCI registries")
     p.add_argument("--config", "-c", help="config file (YAML)")
     common = argparse.ArgumentParser(add_help=False)
@@ -369,6 +370,8 @@ def parser() -> argparse.ArgumentParser:
     )
     ci.add_argument("--json", action="store_true")
     ci.set_defaults(func=cmd_credentials_issue)
+
+    add_policy_code_commands(sub, common)
 
     h = sub.add_parser("hash-password", parents=[common], help="hash a password or secret for the identities file")
     h.add_argument("--stdin", action="store_true", help="read the password from standard input")

@@ -64,7 +64,9 @@ class TaskOwner:
 
 def initial_store(config: Config) -> Store:
     """Load the policy set and identities once, at start-up (errors here stop the start)."""
-    loaded = load_all(config.policies, config.identities, config.dialects, public_statements(config.public), 1)
+    loaded = load_all(
+        config.policies, config.identities, config.dialects, public_statements(config.public), 1, config.policy_tests
+    )
     return Store(loaded.policy, loaded.identities)
 
 
@@ -105,6 +107,7 @@ def build_app(
         context=config.dialects,
         extra=public_statements(config.public),
         settle=config.reload_settle,
+        tests=config.policy_tests,
     )
     limits = config.limits
     limiter = None
@@ -171,6 +174,7 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
         metrics.set("regproxy_policy_generation", policy.generation)
         metrics.counters["regproxy_policy_reloads_total"][(("result", "succeeded"),)] = store.reloads_ok
         metrics.counters["regproxy_policy_reloads_total"][(("result", "failed"),)] = store.reloads_failed
+        metrics.counters["regproxy_policy_reloads_total"][(("result", "tests-failed"),)] = store.reloads_tests_failed
         metrics.counters["regproxy_decision_cache_hits_total"][()] = float(policy.cache_hits + store.cache_hits_retired)
         metrics.counters["regproxy_decision_cache_misses_total"][()] = float(
             policy.cache_misses + store.cache_misses_retired
