@@ -77,6 +77,8 @@ HELP = {
     "regproxy_upstream_info": ("gauge", "The upstream registry's API version header, as a label."),
     "regproxy_upstream_capability": ("gauge", "What the upstream supports: 1 on the state in force."),
     "regproxy_upstream_probes_total": ("counter", "Upstream capability probes by result."),
+    "regproxy_shadow_disagreements_total": ("counter", "Requests the shadow policy set answers otherwise."),
+    "regproxy_shadow_errors_total": ("counter", "Shadow policy evaluations that failed (no effect)."),
 }
 
 

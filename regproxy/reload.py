@@ -134,8 +134,10 @@ class Reloader:
         on_swap: Callable[[Store], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         tests: Path | None = None,
+        what: str = "policy",
     ) -> None:
         self.store = store
+        self.what = what  # the log's word for the set: "policy", "shadow policy"
         self.tests = tests  # config `policy_tests`: a set whose tests fail is refused
         self.policies = policies
         self.identities = identities
@@ -183,7 +185,7 @@ class Reloader:
                 self.store.reloads_tests_failed += 1
                 for line in exc.failures:
                     log.error("reload refused (%s): policy test failed: %s", reason, line)
-                log.error("the last good policy set (generation %d) stays in force", self.store.policy.generation)
+                log.error("the last good %s set (generation %d) stays", self.what, self.store.policy.generation)
                 return False
             except (PolicySetInvalid, PolicyError, IdentityFileError, OSError, UnicodeDecodeError) as exc:
                 if await asyncio.to_thread(self._fingerprint) != before:
@@ -192,8 +194,8 @@ class Reloader:
                 self._seen = before
                 self.store.reloads_failed += 1
                 for line in describe_errors(exc):
-                    log.error("reload refused (%s): %s", reason, line)
-                log.error("the last good policy set (generation %d) stays in force", self.store.policy.generation)
+                    log.error("%s reload refused (%s): %s", self.what, reason, line)
+                log.error("the last good %s set (generation %d) stays", self.what, self.store.policy.generation)
                 return False
             if await asyncio.to_thread(self._fingerprint) != before:
                 # read while files moved: possibly a mix of two sets, never put in force
@@ -212,7 +214,8 @@ class Reloader:
             self.store.reloads_ok += 1
             self.store.loaded_at = time.time()
             log.info(
-                "policy generation %d in force (%s): %d statements, %s",
+                "%s generation %d in force (%s): %d statements, %s",
+                self.what,
                 generation,
                 reason,
                 len(loaded.policy.policy_set.statements),

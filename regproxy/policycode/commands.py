@@ -8,17 +8,25 @@ decision flips), 2 a usage or load error (a policy set that is refused, an unrea
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from regproxy.authorization import public_statements
+from regproxy.authorization.matrix import access_matrix
+from regproxy.authorization.replay import Replayer
 from regproxy.config import Config, load_config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.identities import Identities
+from regproxy.oci import grammar
 from regproxy.policy.evaluate import CompiledPolicy, compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
+from regproxy.policycode.diff import diff_lines, render_json, render_text
+from regproxy.policycode.matrix import matrix_records, render_csv, render_matrix
 from regproxy.policycode.suite import configured_test_files, find_test_files, junit_xml, render_report, run_suite
 from regproxy.reload import load_identities_file, read_policy_files
 
@@ -100,8 +108,49 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Replay an audit log through a candidate set; 1 when any decision flips."""
+    try:
+        config = config_of(args, identities=args.identities)
+        policy = load_policy(config, Path(args.against))
+        identities = load_identities(config)
+    except Refused:
+        return 2
+    replayer = Replayer(policy, identities)
+    started = time.perf_counter()
+    try:
+        if args.audit == "-":
+            report = diff_lines(sys.stdin.buffer, replayer)
+        else:
+            with open(args.audit, "rb") as f:
+                report = diff_lines(f, replayer)
+    except OSError as exc:
+        print(f"error: cannot read `{args.audit}`: {exc.strerror}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(render_json(report, seconds), indent=2))
+    else:
+        for line in render_text(report, args.limit, seconds):
+            print(line)
+    return 1 if report.flips else 0
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Who can do what on one repository, as text, JSON or CSV."""
+    try:
+        loaded = load(args, args.directory)
+    except Refused:
+        return 2
+    repository, _, tag = args.repository.partition(":")
+    if not grammar.is_name(repository) or (tag and not grammar.is_tag(tag)):
+        print(f"error: `{args.repository}` is not REPOSITORY[:TAG]", file=sys.stderr)
+        return 2
+    cells = access_matrix(loaded.policy, loaded.identities, repository, tag or None, datetime.now(UTC))
+    if args.format == "json":
+        print(json.dumps({"repository": repository, "tag": tag or None, "cells": matrix_records(cells)}, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(render_csv(cells))
+    else:
+        for line in render_matrix(cells, args.repository):
+            print(line)
+    return 0

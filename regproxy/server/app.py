@@ -23,6 +23,7 @@ from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.chain import Authenticator
 from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
+from regproxy.policycode.shadow import Shadow, shadow_of
 from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Reloader, Store, load_all
@@ -116,6 +117,7 @@ def build_app(
             limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1, limits.concurrent_requests
         )
 
+    shadow = shadow_of(config, metrics)  # config shadow_policies: a candidate set deciding without effect
     app = web.Application(middlewares=[_unexpected_errors], client_max_size=0)
     app[STORE] = store
     app[METRICS] = metrics
@@ -137,6 +139,7 @@ def build_app(
         limiter=limiter,
         token_realm=wiring.token_realm,
         sealer=wiring.sealer,
+        shadow=shadow[0] if shadow is not None else None,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)
@@ -147,10 +150,12 @@ def build_app(
         if audit is not None:
             owner.start(audit.run(), "audit-writer")
         owner.start(reloader.watch(), "policy-watcher")
+        if shadow is not None:
+            owner.start(shadow[1].watch(), "shadow-policy-watcher")
         owner.start(_gauges(store, metrics, audit, snapshot), "metrics-gauges")
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: owner.start(reloader.reload("SIGHUP"), "reload"))
+            loop.add_signal_handler(signal.SIGHUP, lambda: _reload_all(owner, reloader, shadow))
             if audit is not None:
                 loop.add_signal_handler(signal.SIGUSR1, audit.reopen)
         except (NotImplementedError, RuntimeError):
@@ -162,6 +167,12 @@ def build_app(
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.extend(wiring.lifecycles)
     return app
+
+
+def _reload_all(owner: TaskOwner, reloader: Reloader, shadow: tuple[Shadow, Reloader] | None) -> None:
+    owner.start(reloader.reload("SIGHUP"), "reload")
+    if shadow is not None:
+        owner.start(shadow[1].reload("SIGHUP"), "shadow-reload")
 
 
 async def _redirect_v2(request: web.Request) -> web.StreamResponse:

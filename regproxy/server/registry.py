@@ -37,6 +37,8 @@ from regproxy.oci.actions import Action
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
+from regproxy.policycode.recording import record_caller
+from regproxy.policycode.shadow import Shadow
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -73,7 +75,9 @@ class RegistryHandler:
         limiter: PrincipalLimiter | None = None,
         token_realm: str | None = None,
         sealer: UploadSealer | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
+        self.shadow = shadow
         self.config = config
         self.store = store
         self.upstream = upstream
@@ -167,6 +171,7 @@ class RegistryHandler:
         event.principal = principal.id
         event.principal_kind = principal.kind.value
         event.credential = principal.credential_id or ""
+        record_caller(event, parsed, principal)
         policy = self.store.policy  # this request's snapshot, whatever reloads meanwhile
         event.generation = policy.generation
         event.policy_hash = policy.policy_set.content_hash
@@ -180,6 +185,8 @@ class RegistryHandler:
             event.decision = verdict.decision.outcome.value
             event.statements = verdict.decision.statements
             event.mount_dropped = verdict.mount_dropped
+            if self.shadow is not None:  # the candidate set decides too, without effect
+                self.shadow.observe(parsed, context, verdict, event)
             if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
