@@ -177,25 +177,19 @@ class Reloader:
                 loaded = await asyncio.to_thread(
                     load_all, self.policies, self.identities, self.context, self.extra, generation, self.tests
                 )
-            except PolicyTestsFailed as exc:
+            except (
+                PolicyTestsFailed,
+                PolicySetInvalid,
+                PolicyError,
+                IdentityFileError,
+                OSError,
+                UnicodeDecodeError,
+            ) as exc:
                 if await asyncio.to_thread(self._fingerprint) != before:
                     log.info("policy files changed while loading (%s); loading again once they settle", reason)
                     return False
                 self._seen = before
-                self.store.reloads_tests_failed += 1
-                for line in exc.failures:
-                    log.error("reload refused (%s): policy test failed: %s", reason, line)
-                log.error("the last good %s set (generation %d) stays", self.what, self.store.policy.generation)
-                return False
-            except (PolicySetInvalid, PolicyError, IdentityFileError, OSError, UnicodeDecodeError) as exc:
-                if await asyncio.to_thread(self._fingerprint) != before:
-                    log.info("policy files changed while loading (%s); loading again once they settle", reason)
-                    return False
-                self._seen = before
-                self.store.reloads_failed += 1
-                for line in describe_errors(exc):
-                    log.error("%s reload refused (%s): %s", self.what, reason, line)
-                log.error("the last good %s set (generation %d) stays", self.what, self.store.policy.generation)
+                self._refused(exc, reason)
                 return False
             if await asyncio.to_thread(self._fingerprint) != before:
                 # read while files moved: possibly a mix of two sets, never put in force
@@ -224,6 +218,18 @@ class Reloader:
             if self.on_swap is not None:
                 self.on_swap(self.store)
             return True
+
+    def _refused(self, exc: BaseException, reason: str) -> None:
+        """Count and log a refused set: failing decision tests apart from a broken set."""
+        if isinstance(exc, PolicyTestsFailed):
+            self.store.reloads_tests_failed += 1
+            lines = [f"policy test failed: {failure}" for failure in exc.failures]
+        else:
+            self.store.reloads_failed += 1
+            lines = describe_errors(exc)
+        for line in lines:
+            log.error("%s reload refused (%s): %s", self.what, reason, line)
+        log.error("the last good %s set (generation %d) stays in force", self.what, self.store.policy.generation)
 
     async def check(self) -> bool:
         """One look at the files: reload when they changed and have been quiet long enough."""
@@ -278,5 +284,6 @@ def load_all(
     loaded = Loaded(compile_policy(policy_set), load_identities_file(identities))
     if tests is not None:
         # a compiled set of its own: the tests leave nothing in the decision cache of the set in force
-        gate(configured_test_files(tests, policies), compile_policy(policy_set), loaded.identities)
+        base = tests if tests.is_dir() else tests.parent
+        gate(configured_test_files(tests, policies), compile_policy(policy_set), loaded.identities, base)
     return loaded

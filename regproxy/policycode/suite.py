@@ -62,11 +62,17 @@ def configured_test_files(tests: Path, policies: Path | None) -> list[Path]:
     return find_test_files(tests, explicit=tests != policies)
 
 
-def display_name(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def display_name(path: Path, base: Path | None = None) -> str:
+    """``path`` relative to ``base`` (the server: the policies directory, as policy errors name
+    their files), else to the working directory (the CLI), else whole."""
+    for root in (base, Path.cwd()):
+        if root is None:
+            continue
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +94,11 @@ class SuiteRun:
         return [*self.errors, *(f"{r.case.where}: {r.case.name}: {r.message}" for r in self.failed)]
 
 
-def load_cases(files: Sequence[Path]) -> tuple[list[Case], list[str]]:
+def load_cases(files: Sequence[Path], base: Path | None = None) -> tuple[list[Case], list[str]]:
     cases: list[Case] = []
     errors: list[str] = []
     for path in files:
-        name = display_name(path)
+        name = display_name(path, base)
         try:
             cases.extend(parse_cases(path.read_text(encoding="utf-8"), name))
         except CaseError as exc:
@@ -103,16 +109,21 @@ def load_cases(files: Sequence[Path]) -> tuple[list[Case], list[str]]:
 
 
 def run_suite(
-    files: Sequence[Path], policy: CompiledPolicy, identities: Identities | None, now: datetime | None = None
+    files: Sequence[Path],
+    policy: CompiledPolicy,
+    identities: Identities | None,
+    now: datetime | None = None,
+    base: Path | None = None,
 ) -> SuiteRun:
-    cases, errors = load_cases(files)
+    cases, errors = load_cases(files, base)
     results = run_cases(cases, policy, identities, now)
     return SuiteRun(results, errors, uncovered(policy.policy_set, results))
 
 
-def gate(files: Sequence[Path], policy: CompiledPolicy, identities: Identities | None) -> None:
-    """Raise :class:`PolicyTestsFailed` unless every test passes (blocking; for reloads)."""
-    run = run_suite(files, policy, identities)
+def gate(files: Sequence[Path], policy: CompiledPolicy, identities: Identities | None, base: Path | None) -> None:
+    """Raise :class:`PolicyTestsFailed` unless every test passes (blocking; for reloads). Files
+    are named relative to ``base``."""
+    run = run_suite(files, policy, identities, base=base)
     if not run.ok:
         raise PolicyTestsFailed(run.failure_lines())
 
