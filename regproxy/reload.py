@@ -285,5 +285,7 @@ def load_all(
     if tests is not None:
         # a compiled set of its own: the tests leave nothing in the decision cache of the set in force
         base = tests if tests.is_dir() else tests.parent
-        gate(configured_test_files(tests, policies), compile_policy(policy_set), loaded.identities, base)
+        # without an identities file the tests describe principals by hand (`groups:`)
+        known = loaded.identities if identities is not None else None
+        gate(configured_test_files(tests, policies), compile_policy(policy_set), known, base)
     return loaded
