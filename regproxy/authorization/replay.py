@@ -11,7 +11,9 @@ What an audit line records for this (and none of it is a secret: ids, names, glo
 - the request: ``method``, ``path`` and ``query`` (only the parameters a decision reads:
   ``mount``, ``from``, ``tag``), parsed again exactly as the server parsed them;
 - the context: ``source`` (the client address after trusted-proxy resolution) and ``time``;
-- the facts the flow asked (``facts``) and the ``decision`` it got.
+- the facts the flow asked (``facts``) and the ``decision`` it got. A fact the candidate asks
+  and the line does not carry is tried both ways: the line is decided when both agree, and is
+  reported as not replayable (it needs the fact) when they do not.
 
 Token claims are not recorded; a statement conditioned on a claim is replayed without claims.
 A principal whose groups the line does not carry (a line older than ``groups``) is resolved
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -224,17 +227,32 @@ class Replayer:
             raise NotReplayable("no time recorded") from None
         context = RequestContext(principal, _address(str(line.get("source") or "")), when)
         facts = _answers(line.get("facts"))
-        return decide(request, context, self.policy, self._answer(facts))
+        missing: list[Fact] = []
 
-    def _answer(self, facts: dict[str, Answer]) -> Callable[[Fact], Answer]:
         def answer(fact: Fact) -> Answer:
-            text = str(fact)
-            if text not in facts:
-                self.missing_facts += 1
-                return None  # cannot tell: the flow takes the stricter branch, as the server does
-            return facts[text]
+            if str(fact) in facts:
+                return facts[str(fact)]
+            missing.append(fact)
+            return None
 
-        return answer
+        verdict = decide(request, context, self.policy, answer)
+        if not missing:
+            return verdict
+        # The candidate asks a fact the line does not carry (the live set never needed it, or the
+        # line predates `facts`): decide every way it could be; the verdict stands only if they agree.
+        self.missing_facts += 1
+        asked = list(dict.fromkeys(missing))
+        outcomes = set()
+        for values in itertools.product((True, False), repeat=len(asked)):
+            known = {**{str(f): v for f, v in zip(asked, values, strict=True)}, **facts}
+            outcomes.add(decide(request, context, self.policy, _answering(known)).allowed)
+        if len(outcomes) > 1:
+            raise NotReplayable("the decision depends on a fact the line does not record")
+        return verdict
+
+
+def _answering(known: Mapping[str, Answer]) -> Callable[[Fact], Answer]:
+    return lambda fact: known.get(str(fact))
 
 
 def _frozen(value: Any) -> object:

@@ -134,7 +134,8 @@ def render_text(report: DiffReport, limit: int, seconds: float) -> list[str]:
         out.append(f"{report.resolved_from_identities} line(s) carried no groups: resolved from the identities file")
     if report.missing_facts:
         out.append(
-            f"{report.missing_facts} fact(s) the candidate asked were not recorded: answered unknown (stricter branch)"
+            f"{report.missing_facts} line(s) where the candidate asked a fact the line does not record: "
+            "decided both ways, kept when both agree"
         )
     return out
 

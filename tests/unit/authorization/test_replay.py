@@ -133,3 +133,19 @@ def test_an_unparsable_request_is_not_replayable(policy: CompiledPolicy) -> None
     line = {"time": 0, "method": "GET", "path": "/v2/../x", "principal": alice.id, "principal_kind": "user"}
     with pytest.raises(NotReplayable, match="request not parsed"):
         Replayer(policy).replay(line)
+
+
+def test_a_fact_the_line_does_not_record_is_tried_both_ways(policy: CompiledPolicy) -> None:
+    def put(who: str, groups: list[str]) -> dict[str, object]:
+        line: dict[str, object] = {"time": 0, "method": "PUT", "path": "/v2/team-a/app/manifests/v1"}
+        return line | {"principal": who, "principal_kind": "user", "groups": groups}
+
+    replayer = Replayer(policy)
+    # bob may push no tag, whether v1 exists or not: decided
+    assert not replayer.replay(put("user:bob", ["team-a-readers"])).allowed
+    # alice may create v1 but not move it: without the fact there is no telling
+    with pytest.raises(NotReplayable, match="depends on a fact"):
+        replayer.replay(put("user:alice", ["team-a-devs"]))
+    assert replayer.missing_facts == 1
+    recorded = put("user:alice", ["team-a-devs"]) | {"facts": {"tag team-a/app:v1 exists": False}}
+    assert replayer.replay(recorded).allowed
