@@ -5,6 +5,7 @@ happen, and a shadow set's disagreement counter moves exactly with the requests 
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -206,3 +207,47 @@ def test_shadow_follows_its_directory_like_the_live_set(make_proxy: MakeProxy, r
         request(proxy.url, "HEAD", f"/v2/{repo}/manifests/v1", auth=ALICE, headers={"Accept": MANIFEST_TYPE}).status
         == 200
     )
+
+
+def test_the_audit_lines_of_real_traffic_replay_to_the_decisions_they_record(
+    make_proxy: MakeProxy, repo: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the edge writes is enough to decide again: replaying a proxy's own audit log through
+    the same policies flips nothing and leaves no policy decision unreplayed; through a set
+    without the readers' statement exactly bob's allowed requests flip."""
+    from regproxy.cli import main  # noqa: PLC0415 - the command under test, in this process
+
+    proxy = make_proxy()
+    prefix = unique("replay")
+    calls = [
+        ("HEAD", f"/v2/{repo}/manifests/v1", ALICE, 200),
+        ("HEAD", f"/v2/{repo}/manifests/v1", BOB, 200),
+        ("GET", f"/v2/{repo}/tags/list", BOB, 200),
+        ("HEAD", f"/v2/{repo}/manifests/v1", None, 401),
+        ("POST", f"/v2/{repo}/blobs/uploads/", BOB, 403),
+        ("GET", "/v2/other/thing/tags/list", ALICE, 403),
+    ]
+    ids = set()
+    for n, (method, path, auth, status) in enumerate(calls):
+        headers = {"Accept": MANIFEST_TYPE, "X-Request-Id": f"{prefix}-{n}"}
+        ids.add(f"{prefix}-{n}")
+        assert request(proxy.url, method, path, auth=auth, headers=headers).status == status, (method, path)
+    wait_for_events(proxy.audit_path, ids, what="every line written")
+    identities = str(proxy.identities_path)
+
+    assert main(["diff", "--audit", str(proxy.audit_path), "--against", str(proxy.policies_dir), "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert (same["flipped"], same["not_replayable"]) == (0, {})
+    assert same["replayed"] >= len(calls)
+
+    candidate = proxy.workdir / "candidate"
+    candidate.mkdir()
+    for name, text in example_policies().items():
+        (candidate / name).write_text(READERS_DROPPED if name == "team-a.yaml" else text)
+    args = ["diff", "--audit", str(proxy.audit_path), "--against", str(candidate), "--json"]
+    assert main([*args, "--identities", identities]) == 1
+    flips = json.loads(capsys.readouterr().out)["flips"]
+    assert [(f["direction"], f["principal"], f["action"], f["requests"]) for f in flips] == [
+        ("allow-to-deny", "user:bob", "list", 1),
+        ("allow-to-deny", "user:bob", "pull", 1),
+    ]
