@@ -65,8 +65,8 @@ class AuditEvent:
     # far it got (a status with failure set was sent, and its body cut short)
     failure: str = ""
     pid: int = 0  # the process that decided: with several workers, which one
-    # What a replay of the decision needs besides the above (`regproxy diff`, README "The audit
-    # line"): ids, names, globs and action words, never a secret.
+    # What a replay of the decision needs besides the above (`regproxy diff`, README "Audit
+    # log"): ids, names, globs and action words, never a secret.
     groups: tuple[str, ...] = ()
     projects: tuple[str, ...] = ()
     credential_scope: dict[str, object] | None = None  # the credential's bound: name and grants
