@@ -40,6 +40,7 @@ from regproxy.oci.capability import capability_warnings
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import Effect, PolicySet, RequestContext
+from regproxy.policycode.cli import add_policy_code_commands
 from regproxy.proxy.capabilities import probe_upstream_once
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
@@ -389,6 +390,8 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per op
     )
     ci.add_argument("--json", action="store_true")
     ci.set_defaults(func=cmd_credentials_issue)
+
+    add_policy_code_commands(sub, common)
 
     h = sub.add_parser("hash-password", parents=[common], help="hash a password or secret for the identities file")
     h.add_argument("--stdin", action="store_true", help="read the password from standard input")

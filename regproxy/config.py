@@ -128,6 +128,8 @@ class Config:
     dialects: DialectContext = field(default_factory=DialectContext)
     workers: int = 1
     reload_settle: float = 0.5  # seconds watched files must be quiet before a reload reads them
+    policy_tests: Path | None = None  # decision tests every policy set must pass (the policies dir: beside it)
+    shadow_policies: Path | None = None  # a candidate set deciding every request without effect
     log_format: str = "text"
     log_level: str = "info"
 
@@ -193,6 +195,8 @@ _KEYS: dict[str, str] = {  # dotted key -> kind
     **dict.fromkeys(dialect_config_keys(), "any"),  # each dialect's own section: policy/dialects/settings.py
     "workers": "int",
     "reload.settle": "float",
+    "policy_tests": "path-or-bool",
+    "shadow_policies": "path",
     "log_format": "str",
     "log_level": "str",
 }
@@ -274,6 +278,10 @@ def _convert(key: str, value: Any, origin: str, base: Path) -> Any:
             if str(value).lower() in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError("must be true or false")
+        if kind == "path-or-bool":
+            if isinstance(value, bool) or str(value).lower() in ("true", "false", "yes", "no"):
+                return value if isinstance(value, bool) else str(value).lower() in ("true", "yes")
+            kind = "path"
         if kind == "path":
             if not isinstance(value, str) or not value:
                 raise ValueError("must be a path")
@@ -331,6 +339,7 @@ def _build(v: dict[str, Any]) -> Config:
             raise ConfigError(key, f"`{v[key]}` does not exist")
     if "policies" in v and not v["policies"].is_dir():
         raise ConfigError("policies", f"`{v['policies']}` is not a directory")
+    policy_tests = _policy_tests(v)
     try:
         trusted = tuple(ipaddress.ip_network(n, strict=False) for n in v.get("trusted_proxies", ()))
     except ValueError as exc:
@@ -417,9 +426,28 @@ def _build(v: dict[str, Any]) -> Config:
         dialects=_dialects(v),
         workers=v.get("workers", 1),
         reload_settle=v.get("reload.settle", 0.5),
+        policy_tests=policy_tests,
+        shadow_policies=v.get("shadow_policies"),
         log_format=v.get("log_format", "text"),
         log_level=v.get("log_level", "info").lower(),
     )
+
+
+def _policy_tests(v: dict[str, Any]) -> Path | None:
+    """``policy_tests``: ``true`` is the policies directory (tests beside the documents), a
+    path a test file or directory; and ``shadow_policies`` must be a directory."""
+    if "shadow_policies" in v and not v["shadow_policies"].is_dir():
+        raise ConfigError("shadow_policies", f"`{v['shadow_policies']}` is not a directory")
+    tests = v.get("policy_tests", False)
+    if tests is True:
+        if "policies" not in v:
+            raise ConfigError("policy_tests", "`true` means the tests beside `policies`: set `policies` too")
+        return Path(v["policies"])
+    if isinstance(tests, Path):
+        if not tests.exists():
+            raise ConfigError("policy_tests", f"`{tests}` does not exist")
+        return tests
+    return None
 
 
 def _check_upstream_tls(v: dict[str, Any]) -> None:
