@@ -46,15 +46,10 @@ from regproxy.identity.chain import (
     Unavailable,
     Valid,
 )
+from regproxy.identity.jose import InvalidToken, check_time_claims, decode_signed, peek_issuer
 from regproxy.identity.jwks import IssuerUnavailable, JwksCache, UnknownKeyId, is_secure_url
 from regproxy.identity.principal import Principal, PrincipalKind, glob_matches, make_principal
-from regproxy.identity.tokens import (
-    InvalidToken,
-    VerifiedTokenCache,
-    check_time_claims,
-    decode_signed,
-    peek_issuer,
-)
+from regproxy.identity.token_cache import VerifiedTokenCache
 
 __all__ = [
     "DEFAULT_BASIC_USERNAME",

@@ -2,7 +2,7 @@
 
 A short-lived credential is a Basic username/password pair that any registry client can use
 (``docker login -u sts-… -p …``). Nothing is stored: the password is a JWT signed with the token
-service's key (see :mod:`regproxy.identity.tokens`; ``typ`` ``regproxy-sts+jwt``, ``regproxy.use``
+service's key (see :mod:`regproxy.identity.jose`; ``typ`` ``regproxy-sts+jwt``, ``regproxy.use``
 ``sts``) carrying ``sub`` (the principal id), ``jti``, ``exp`` and a *session policy*: a list of
 ``{repository glob, actions}``, and optionally an Alibaba RAM session policy verbatim
 (:mod:`regproxy.identity.session_policy`): the credential then allows what its principal's
@@ -32,20 +32,20 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from regproxy.identity.chain import NOT_MINE, AuthResult, Credentials, Invalid, Scheme, Valid
+from regproxy.identity.claims import STS_USERNAME_PREFIX, credential_revoked
+from regproxy.identity.jose import (
+    CLAIM,
+    DEFAULT_LEEWAY,
+    InvalidToken,
+    TokenUse,
+    registered_claims,
+    sign_claims,
+    verify_signed,
+)
 from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import CredentialScope, Principal, ScopeGrant
 from regproxy.identity.scope import DOCKER_WORDS, grants_from_claim, grants_to_claim
 from regproxy.identity.session_policy import SessionPolicy, compile_session_policy
-from regproxy.identity.tokens import (
-    CLAIM,
-    DEFAULT_LEEWAY,
-    STS_USERNAME_PREFIX,
-    InvalidToken,
-    TokenUse,
-    new_jti,
-    sign_claims,
-    verify_signed,
-)
 from regproxy.oci.actions import Action, expand_action_pattern
 
 __all__ = [
@@ -116,18 +116,9 @@ def issue_credential(
         compile_session_policy(session_policy)  # refuse it now, not at every use
         private["session_policy"] = session_policy.to_claim()
     iat = int(now)
-    jti = new_jti()
-    claims = {
-        "iss": issuer,
-        "sub": principal_id,
-        "aud": audience,
-        "iat": iat,
-        "nbf": iat,
-        "exp": iat + ttl,
-        "jti": jti,
-        CLAIM: private,
-    }
-    return StsCredential(USERNAME_PREFIX + jti, sign_claims(claims, signing_key, TokenUse.STS))
+    claims = registered_claims(issuer=issuer, subject=principal_id, audience=audience, iat=iat, exp=iat + ttl)
+    claims[CLAIM] = private
+    return StsCredential(USERNAME_PREFIX + claims["jti"], sign_claims(claims, signing_key, TokenUse.STS))
 
 
 class StsAuthenticator:
@@ -176,8 +167,8 @@ class StsAuthenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or username != USERNAME_PREFIX + jti:
             raise InvalidToken("short-lived credential username does not match its token")
-        revoked = self._revoked()
-        if jti in revoked or username in revoked:  # listed by jti, or by the name audit lines show
+        # listed by jti, or by the name audit lines show: the revocation rule of every token
+        if credential_revoked(username, self._revoked()):
             raise InvalidToken("short-lived credential has been revoked")
         try:
             grants = grants_from_claim(claims[CLAIM].get("policy"))

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Unavailable, Valid
+from regproxy.identity.jose import InvalidToken
 from regproxy.identity.jwks import JwksCache
 from regproxy.identity.oidc import OidcAuthenticator, OidcIssuerConfig, map_principal
 from regproxy.identity.principal import PrincipalKind
-from regproxy.identity.tokens import InvalidToken
 
 NOW = 1_700_000_000
 AUDIENCE = "https://registry.example"

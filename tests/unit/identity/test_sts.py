@@ -25,7 +25,8 @@ from regproxy.identity.sts import (
     issue_credential,
     session_actions,
 )
-from regproxy.identity.tokens import TokenAuthenticator, TokenService
+from regproxy.identity.token_auth import TokenAuthenticator
+from regproxy.identity.tokens import TokenService
 from regproxy.oci.actions import DELETE_ACTIONS, WRITE_ACTIONS, Action
 
 NOW = 1_700_000_000.0

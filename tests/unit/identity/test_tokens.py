@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid
+from regproxy.identity.jose import CLAIM, InvalidToken, TokenUse, sign_claims
 from regproxy.identity.keys import KeySet, SigningKey, load_signing_key
 from regproxy.identity.principal import (
     ANONYMOUS,
@@ -28,14 +29,8 @@ from regproxy.identity.principal import (
     make_principal,
 )
 from regproxy.identity.scope import access_to_scope
-from regproxy.identity.tokens import (
-    CLAIM,
-    InvalidToken,
-    TokenAuthenticator,
-    TokenService,
-    TokenUse,
-    sign_claims,
-)
+from regproxy.identity.token_auth import TokenAuthenticator
+from regproxy.identity.tokens import TokenService
 from regproxy.oci.actions import ALL_ACTIONS, Action
 
 NOW = 1_700_000_000.0
