@@ -33,7 +33,7 @@ from regproxy.errors import IdentityFileError, SourceLocation
 from regproxy.identity.credential_scopes import credential_scopes
 from regproxy.identity.passwords import is_supported_hash
 from regproxy.identity.principal import CredentialScope, Principal, PrincipalKind, make_principal
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
 

@@ -3,7 +3,7 @@
 Follows RFC 7519 (JWT), RFC 8725 (JWT BCP) and OpenID Connect Core 1.0 §3.1.3.7 (ID token
 validation: ``iss`` exactly the configured issuer, ``aud`` contains the configured audience,
 signature by the issuer's key, ``exp``/``iat`` checked). Keys come from the issuer's JWKS via
-:class:`~regproxy.identity.jwks.JwksCache`; the token's ``jku``/``x5u``/``jwk`` headers are
+:class:`~regproxy.identity.jwk.IssuerKeys` (the JWKS cache); the token's ``jku``/``x5u``/``jwk`` headers are
 never read.
 
 Routing: the token's *unverified* ``iss`` only picks the configuration to verify it with. A token
@@ -47,7 +47,7 @@ from regproxy.identity.chain import (
     Valid,
 )
 from regproxy.identity.jose import InvalidToken, check_time_claims, decode_signed, peek_issuer
-from regproxy.identity.jwks import IssuerUnavailable, JwksCache, UnknownKeyId, is_secure_url
+from regproxy.identity.jwk import IssuerKeys, IssuerUnavailable, UnknownKeyId, is_secure_url
 from regproxy.identity.principal import Principal, PrincipalKind, glob_matches, make_principal
 from regproxy.identity.token_cache import VerifiedTokenCache
 
@@ -158,7 +158,7 @@ class OidcAuthenticator:
     def __init__(
         self,
         issuers: Iterable[OidcIssuerConfig],
-        jwks: JwksCache,
+        jwks: IssuerKeys,
         *,
         clock: Callable[[], float] = time.time,
         basic_username: str | None = DEFAULT_BASIC_USERNAME,

@@ -14,13 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from regproxy.identity.jwks import (
-    IssuerUnavailable,
-    JwksCache,
-    UnknownKeyId,
-    is_secure_url,
-    parse_jwks,
-)
+from regproxy.identity.jwk import IssuerUnavailable, UnknownKeyId, is_secure_url, parse_jwks
+from regproxy.identity.jwks import JwksCache
 
 NOW = 1_700_000_000.0
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
