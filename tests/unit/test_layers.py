@@ -180,6 +180,10 @@ IO_EXCEPTIONS = {
     ("*", "compile"),
     # A password hash's salt comes from `os.urandom`, the kernel's CSPRNG; no file, no socket.
     ("identity/passwords.py", "os"),
+    # Settings hold paths as `Path` values (joined to the file's directory, never opened: the
+    # calls that would touch the file system are checked by name above).
+    ("config.py", "pathlib"),
+    ("settings/parse.py", "pathlib"),
 }
 
 
@@ -214,3 +218,18 @@ def test_the_io_check_sees_io() -> None:
 def test_the_import_graph_follows_imports_through_modules() -> None:
     assert "regproxy.identity.jwks" in reachable("regproxy.server.wiring")
     assert "regproxy.sources.yamlsource" in reachable("regproxy.server.wiring")
+
+
+# The settings are parsed without I/O too: only settings/files.py (the edge) reads files.
+PURE_SETTINGS = ["config.py", "settings/declare.py", "settings/parse.py"]
+
+
+@pytest.mark.parametrize("name", PURE_SETTINGS)
+def test_settings_are_parsed_without_reading_files(name: str) -> None:
+    assert not io_uses(ROOT / name), f"{name} does I/O: {sorted(io_uses(ROOT / name))}"
+    assert "regproxy.settings.files" not in reachable(module_name(ROOT / name))
+
+
+def test_config_imports_of_the_policy_layer_only_the_dialect_sections() -> None:
+    policy = {m for m in GRAPH["regproxy.config"] if m.startswith("regproxy.policy")}
+    assert policy <= {"regproxy.policy.dialects"}, policy

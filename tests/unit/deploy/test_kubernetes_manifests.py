@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from regproxy.config import Config, load_config
+from regproxy.config import Config
 from regproxy.policy.load import compile_policy_set
 from regproxy.reload import read_policy_files
+from regproxy.settings.files import load_config
 
 REPO = Path(__file__).resolve().parents[3]
 KUBE = REPO / "deploy" / "kubernetes"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from regproxy.config import load_config
+from regproxy.settings.files import load_config
 
 REPO = Path(__file__).resolve().parents[3]
 SYSTEMD = REPO / "deploy" / "systemd"

@@ -13,12 +13,12 @@ import jwt
 import pytest
 
 from regproxy.cli import main
-from regproxy.config import load_config
 from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import compile_policy_set
 from regproxy.policy.model import Outcome, RequestContext
 from regproxy.reload import load_identities_file, read_policy_files
+from regproxy.settings.files import load_config
 from tests.support.tokens import write_ec_key
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "dialects"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import load_config
 from regproxy.errors import ConfigError
 from regproxy.policy.dialects import DialectContext
 from regproxy.policy.dialects.settings import config_keys
+from regproxy.settings.files import load_config
 
 SECTIONED = """\
 dialects:

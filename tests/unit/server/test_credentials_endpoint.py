@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from regproxy.config import load_config
 from regproxy.identity.chain import Credentials, Scheme, Valid, run_chain
 from regproxy.identity.passwords import hash_password
 from regproxy.oci.actions import Action
 from regproxy.server.app import CHAIN, build_app, initial_store
 from regproxy.server.tokens import load_keyset
+from regproxy.settings.files import load_config
 
 PASSWORD = hash_password("pw", log_n=10)
 IDENTITIES = f"""

@@ -12,12 +12,12 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from regproxy.config import load_config
 from regproxy.errors import SourceLocation
 from regproxy.identity.identities import parse_identities
 from regproxy.identity.passwords import hash_password
 from regproxy.server.app import build_app, initial_store
 from regproxy.server.tokens import load_keyset
+from regproxy.settings.files import load_config
 
 PASSWORD = hash_password("pw", log_n=10)
 
