@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CONTAINERFILE = DEPLOY / "Containerfile"
 CONFIG_PATH = "/etc/regproxy/regproxy.yaml"

@@ -27,7 +27,7 @@ from regproxy.policy.load import compile_policy_set
 from regproxy.reload import read_policy_files
 from regproxy.settings.files import load_config
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 KUBE = REPO / "deploy" / "kubernetes"
 CONTAINERFILE = REPO / "deploy" / "Containerfile"
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.tools import missing
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from regproxy.settings.files import load_config
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SYSTEMD = REPO / "deploy" / "systemd"
 UNIT = SYSTEMD / "regproxy.service"
 HOST_CONFIG = SYSTEMD / "regproxy.yaml"
