@@ -21,7 +21,8 @@ from regproxy.policy.dialects import DialectContext
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import compile_policy_set
 from regproxy.policy.model import Decision, Outcome, RequestContext
-from tests.unit.identity.test_sts import ISSUER, NOW, SERVICE, SIGNER
+from tests.support.clock import NOW
+from tests.unit.identity.test_sts import ISSUER, SERVICE, SIGNER
 
 A = Action
 CONTEXT = DialectContext(alibaba_region="cn-hangzhou", alibaba_account="1234")

@@ -13,13 +13,12 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid
 from regproxy.identity.jose import CLAIM, InvalidToken, TokenUse, sign_claims
-from regproxy.identity.keys import KeySet, SigningKey, load_signing_key
+from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import (
     ANONYMOUS,
     CredentialScope,
@@ -32,36 +31,20 @@ from regproxy.identity.scope import access_to_scope
 from regproxy.identity.token_auth import TokenAuthenticator
 from regproxy.identity.tokens import TokenService
 from regproxy.oci.actions import ALL_ACTIONS, Action
+from tests.support.clock import NOW, FakeClock
+from tests.support.keys import ec_key, rsa_key, signing_key
 
-NOW = 1_700_000_000.0
 ISSUER = "https://regproxy.example/token"
 SERVICE = "registry.example"
 PULL = frozenset({Action.PULL, Action.LIST})
 
 
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def signing_key(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> SigningKey:
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return load_signing_key(pem)
-
-
 # Module-level keys: hypothesis tests cannot take function-scoped fixtures.
-EC_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+EC_PRIVATE = ec_key("service")
 EC_SIGNER = signing_key(EC_PRIVATE)
-RSA_PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_PRIVATE = rsa_key("service")
 RSA_SIGNER = signing_key(RSA_PRIVATE)
-ATTACKER_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+ATTACKER_PRIVATE = ec_key("attacker")
 
 
 def make_service(signer: SigningKey = EC_SIGNER, clock: FakeClock | None = None, **kw: Any) -> TokenService:

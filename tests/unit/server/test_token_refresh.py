@@ -9,8 +9,6 @@ from pathlib import Path
 import jwt
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from regproxy.errors import SourceLocation
 from regproxy.identity.identities import parse_identities
@@ -18,6 +16,7 @@ from regproxy.identity.passwords import hash_password
 from regproxy.server.app import build_app, initial_store
 from regproxy.server.tokens import load_keyset
 from regproxy.settings.files import load_config
+from tests.support.keys import write_pkcs8
 
 PASSWORD = hash_password("pw", log_n=10)
 
@@ -27,10 +26,7 @@ def identities(groups: str) -> str:
 
 
 async def test_refresh_follows_the_identities_file(tmp_path: Path, aiohttp_client: object) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pkcs8(tmp_path / "k.pem")
     (tmp_path / "ids.yaml").write_text(identities("devs"))
     (tmp_path / "policies").mkdir()
     (tmp_path / "c.yaml").write_text(
