@@ -21,7 +21,7 @@ from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.settings.files import load_config
 from tests.support.tokens import write_ec_key
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "dialects"
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "dialects"
 
 
 @pytest.mark.parametrize("cloud", ["thalassa", "oci", "tencent", "alibaba"])
