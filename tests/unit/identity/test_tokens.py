@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid
+from regproxy.identity.chain import Credentials, Invalid, Scheme, Valid
 from regproxy.identity.jose import CLAIM, InvalidToken, TokenUse, sign_claims
 from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import (
@@ -371,52 +371,6 @@ def test_a_refresh_token_expires_too() -> None:
     token = service.issue_refresh_token(ALICE).token
     with pytest.raises(InvalidToken, match="expired"):
         service.verify_refresh_token(token, NOW + 3600 + 31)
-
-
-# --- the authenticator ------------------------------------------------------------------------
-
-
-async def test_the_authenticator_takes_our_bearer_tokens_only() -> None:
-    clock = FakeClock()
-    service = make_service(clock=clock)
-    authenticator = TokenAuthenticator(service)
-    token = service.issue(ALICE, ACCESS).token
-    result = await authenticator.authenticate(Credentials(Scheme.BEARER, "", token))
-    assert isinstance(result, Valid)
-    assert result.principal.id == ALICE.id
-    foreign = make_service(issuer="https://idp.example").issue(ALICE, ACCESS).token
-    for credentials in (
-        Credentials(Scheme.BASIC, "alice", token),
-        Credentials(Scheme.BEARER, "", foreign),
-        Credentials(Scheme.BEARER, "", "opaque-token"),
-        Credentials(Scheme.NONE),
-    ):
-        assert isinstance(await authenticator.authenticate(credentials), NotMine)
-
-
-async def test_the_authenticator_refuses_a_bad_token_of_ours_as_bearer() -> None:
-    authenticator = TokenAuthenticator(make_service())
-    bad = tamper_signature(make_service().issue(ALICE, ACCESS).token)
-    result = await authenticator.authenticate(Credentials(Scheme.BEARER, "", bad))
-    assert isinstance(result, Invalid)
-    assert result.scheme is Scheme.BEARER
-    assert "signature" in result.reason
-
-
-async def test_a_remembered_token_still_expires() -> None:
-    clock = FakeClock()
-    service = make_service(clock=clock)
-    authenticator = TokenAuthenticator(service)
-    credentials = Credentials(Scheme.BEARER, "", service.issue(ALICE, ACCESS).token)
-    first = await authenticator.authenticate(credentials)
-    second = await authenticator.authenticate(credentials)
-    assert isinstance(first, Valid)
-    assert isinstance(second, Valid)
-    assert second.principal is first.principal  # served from the cache
-    clock.now = NOW + 300 + 31
-    expired = await authenticator.authenticate(credentials)
-    assert isinstance(expired, Invalid)
-    assert "expired" in expired.reason
 
 
 # --- properties -------------------------------------------------------------------------------
