@@ -94,14 +94,6 @@ class ScopeRequest:
     def is_catalog(self) -> bool:
         return self.type == REGISTRY and self.name == CATALOG
 
-    def access_entry(self, actions: Iterable[str] | None = None) -> dict[str, Any]:
-        """The ``access`` claim entry for this resource (with ``actions``, default its own)."""
-        return {
-            "type": self.type,
-            "name": self.name,
-            "actions": list(self.actions if actions is None else actions),
-        }
-
 
 def parse_scope(text: str) -> ScopeRequest:
     """Parse one resource scope; raise ``ValueError`` naming what is wrong."""
