@@ -18,6 +18,7 @@ ROOT = REPO / "regproxy"
 TESTS = REPO / "tests"
 
 EXEMPT = {
+    "__init__.py": "the package's docstring and __version__ only",
     "__main__.py": "`python -m regproxy`: two lines handing over to cli.main (tested in core/test_cli.py)",
     "server/run.py": "the process entry point (uvloop, signals, sockets): started by every integration test",
     "server/worker.py": "a worker process's entry point: started by the supervisor in tests/integration",
@@ -28,7 +29,7 @@ def expected_test_name(path: Path) -> tuple[str, str]:
     """(test directory under tests/unit, test module name) for a module of the package."""
     rel = path.relative_to(ROOT)
     folder = "/".join(rel.parts[:-1]) or "core"
-    stem = rel.stem if rel.stem != "__init__" else rel.parts[-2]
+    stem = rel.stem if rel.stem != "__init__" else (rel.parts[-2] if len(rel.parts) > 1 else "regproxy")
     return folder, f"test_{stem}.py"
 
 
