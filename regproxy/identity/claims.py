@@ -15,11 +15,11 @@ now (the ``revoked:`` of the identities file) is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
+from dataclasses import replace
 from typing import Any
 
 from regproxy.identity.jose import CLAIM, InvalidToken, TokenUse
-from regproxy.identity.principal import CredentialScope, IntersectedScope, Principal, PrincipalKind
+from regproxy.identity.principal import CredentialScope, IntersectedScope, Principal, PrincipalKind, make_principal
 from regproxy.identity.scope import scope_from_claim, scope_to_claim
 
 __all__ = [
@@ -72,17 +72,17 @@ def principal_from_claims(claims: Mapping[str, Any], scope: CredentialScope | No
             raise TypeError
     except (KeyError, TypeError, ValueError):
         raise InvalidToken("token principal claim is malformed") from None
-    return Principal(
-        id=claims["sub"],
-        kind=kind,
-        name=name,
-        groups=frozenset(groups),
-        projects=frozenset(projects),
+    principal = make_principal(
+        kind,
+        name,
+        groups=groups,
+        projects=projects,
         credential_id=cid,
         scope=scope,
         expires_at=float(claims["exp"]),
-        claims=MappingProxyType(extra),
+        claims=extra,
     )
+    return replace(principal, id=claims["sub"])  # the token's subject, as it was issued
 
 
 def credential_scope_from_claims(claims: Mapping[str, Any]) -> CredentialScope | None:

@@ -63,8 +63,8 @@ DEFAULT_BASIC_USERNAME = "oidc"
 SUPPORTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 MAX_NAME_LENGTH = 256
-_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z0-9_.:-]+)\}")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# a `{claim}` placeholder of a name template; control characters no principal name may hold
+_PLACEHOLDER_RE, _CONTROL_RE = re.compile(r"\{([A-Za-z0-9_.:-]+)\}"), re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)

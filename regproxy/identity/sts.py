@@ -121,29 +121,21 @@ def issue_credential(
     return StsCredential(USERNAME_PREFIX + claims["jti"], sign_claims(claims, signing_key, TokenUse.STS))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class StsAuthenticator:
-    """Basic credentials ``sts-<jti>`` / signed session token."""
+    """Basic credentials ``sts-<jti>`` / signed session token.
 
-    def __init__(
-        self,
-        *,
-        keys: KeySet,
-        issuer: str,
-        audience: str,
-        resolve: Callable[[str], Principal | None],
-        revoked: Callable[[], frozenset[str]] = frozenset,
-        clock: Callable[[], float] = time.time,
-        leeway: float = DEFAULT_LEEWAY,
-        max_ttl: int = DEFAULT_MAX_TTL,
-    ) -> None:
-        self._keys = keys
-        self._issuer = issuer
-        self._audience = audience
-        self._resolve = resolve
-        self._revoked = revoked
-        self._clock = clock
-        self._leeway = leeway
-        self._max_ttl = max_ttl
+    ``resolve`` finds the principal by id as the identities file says now; ``revoked`` reads
+    the revocation set as it is now (both reload)."""
+
+    keys: KeySet
+    issuer: str
+    audience: str
+    resolve: Callable[[str], Principal | None]
+    revoked: Callable[[], frozenset[str]] = frozenset
+    clock: Callable[[], float] = time.time
+    leeway: float = DEFAULT_LEEWAY
+    max_ttl: int = DEFAULT_MAX_TTL
 
     async def authenticate(self, credentials: Credentials) -> AuthResult:
         if credentials.scheme is not Scheme.BASIC or not credentials.username.startswith(USERNAME_PREFIX):
@@ -156,19 +148,19 @@ class StsAuthenticator:
     def _verify(self, username: str, password: str) -> Principal:
         claims = verify_signed(
             password,
-            self._keys,
+            self.keys,
             use=TokenUse.STS,
-            issuer=self._issuer,
-            audience=self._audience,
-            now=self._clock(),
-            leeway=self._leeway,
-            max_lifetime=self._max_ttl,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=self.clock(),
+            leeway=self.leeway,
+            max_lifetime=self.max_ttl,
         )
         jti = claims["jti"]
         if not isinstance(jti, str) or username != USERNAME_PREFIX + jti:
             raise InvalidToken("short-lived credential username does not match its token")
         # listed by jti, or by the name audit lines show: the revocation rule of every token
-        if credential_revoked(username, self._revoked()):
+        if credential_revoked(username, self.revoked()):
             raise InvalidToken("short-lived credential has been revoked")
         try:
             grants = grants_from_claim(claims[CLAIM].get("policy"))
@@ -176,7 +168,7 @@ class StsAuthenticator:
             raise InvalidToken("short-lived credential session policy is malformed") from None
         if not grants:
             raise InvalidToken("short-lived credential session policy is empty")
-        principal = self._resolve(claims["sub"])
+        principal = self.resolve(claims["sub"])
         if principal is None or not principal.authenticated:
             raise InvalidToken("short-lived credential principal no longer exists")
         exp = float(claims["exp"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from regproxy.identity.claims import (
@@ -56,39 +56,31 @@ class IssuedToken(NamedTuple):
     issued_at: str
 
 
+@dataclass(eq=False, kw_only=True, slots=True)
 class TokenService:
-    """Issues and verifies access and refresh tokens for one service (the ``aud``)."""
+    """Issues and verifies access and refresh tokens for one service (the ``aud``).
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        service: str,
-        keys: KeySet,
-        lifetime: int = DEFAULT_LIFETIME,
-        max_lifetime: int = DEFAULT_MAX_LIFETIME,
-        refresh_lifetime: int = DEFAULT_REFRESH_LIFETIME,
-        leeway: float = DEFAULT_LEEWAY,
-        clock: Clock = time.time,
-        revoked: Callable[[], frozenset[str]] = frozenset,
-    ) -> None:
-        """``revoked`` reads the revocation set as it is now (the identities file reloads): a
-        token exchanged for a credential that is revoked since is refused with it."""
-        if not issuer or not service:
+    ``revoked`` reads the revocation set as it is now (the identities file reloads): a token
+    exchanged for a credential that is revoked since is refused with it.
+    """
+
+    issuer: str
+    service: str
+    keys: KeySet
+    lifetime: int = DEFAULT_LIFETIME
+    max_lifetime: int = DEFAULT_MAX_LIFETIME
+    refresh_lifetime: int = DEFAULT_REFRESH_LIFETIME
+    leeway: float = DEFAULT_LEEWAY
+    clock: Clock = time.time
+    revoked: Callable[[], frozenset[str]] = frozenset
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.service:
             raise ValueError("a token service needs an issuer and a service")
-        if not 0 < lifetime <= max_lifetime:
+        if not 0 < self.lifetime <= self.max_lifetime:
             raise ValueError("token lifetime must be positive and at most the maximum lifetime")
-        if refresh_lifetime <= 0 or leeway < 0:
+        if self.refresh_lifetime <= 0 or self.leeway < 0:
             raise ValueError("refresh lifetime must be positive and leeway not negative")
-        self.issuer = issuer
-        self.service = service
-        self.keys = keys
-        self.lifetime = lifetime
-        self.max_lifetime = max_lifetime
-        self.refresh_lifetime = refresh_lifetime
-        self.leeway = leeway
-        self._clock = clock
-        self._revoked = revoked
 
     def issue(
         self,
@@ -139,11 +131,11 @@ class TokenService:
 
     def refuse_revoked(self, principal: Principal) -> None:
         """:class:`InvalidToken` when the credential the token was exchanged for is revoked now."""
-        if credential_revoked(principal, self._revoked()):
+        if credential_revoked(principal, self.revoked()):
             raise InvalidToken("the token's credential has been revoked")
 
     def now(self) -> float:
-        return self._clock()
+        return self.clock()
 
     def owns(self, token: str) -> bool:
         return peek_issuer(token) == self.issuer
@@ -155,7 +147,7 @@ class TokenService:
             use=use,
             issuer=self.issuer,
             audience=self.service,
-            now=self._clock() if now is None else now,
+            now=self.clock() if now is None else now,
             leeway=self.leeway,
             max_lifetime=cap,
         )
@@ -171,7 +163,7 @@ class TokenService:
         key = self.keys.signing
         if key is None:
             raise ValueError("this token service has no signing key")
-        iat = int(self._clock() if now is None else now)
+        iat = int(self.clock() if now is None else now)
         exp = iat + lifetime
         if principal.expires_at is not None:
             exp = min(exp, math.floor(principal.expires_at))
