@@ -64,6 +64,7 @@ class AuditEvent:
     # request was cut at shutdown), upstream-broken, upstream-timeout; status and bytes say how
     # far it got (a status with failure set was sent, and its body cut short)
     failure: str = ""
+    scopes: tuple[str, ...] = ()  # /token: the access granted, as `type:name:actions`
     pid: int = 0  # the process that decided: with several workers, which one
 
     def to_json(self) -> bytes:

@@ -171,6 +171,8 @@ class OidcIssuer:
     groups_claim: str | None = None
     groups: tuple[str, ...] = ()
     required_claims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    authorized_parties: tuple[str, ...] = ()
+    allow_multiple_audiences: bool = False
 
 
 OIDC_ISSUER_KEYS = frozenset(OidcIssuer.__dataclass_fields__)
@@ -206,6 +208,8 @@ def _oidc_issuers(raw: Any) -> tuple[OidcIssuer, ...]:
                 groups_claim=item.get("groups_claim"),
                 groups=tuple(item.get("groups", ())),
                 required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
+                authorized_parties=tuple(str(p) for p in item.get("authorized_parties", ())),
+                allow_multiple_audiences=item.get("allow_multiple_audiences", False) is True,
             )
         )
     return tuple(out)
@@ -242,6 +246,72 @@ class LimitsConfig:
     )
     shutdown_timeout: float = setting(
         "limits.shutdown_timeout", 30.0, "float", "seconds in-flight requests get at shutdown", check=positive
+    )
+    max_token_body: int = setting(
+        "limits.max_token_body",
+        8192,
+        "int",
+        "bytes of a `POST /token` form or a `POST /credentials` body (413 past it, before reading)",
+        check=at_least(1024),
+    )
+    max_manifest_size: int = setting(
+        "limits.max_manifest_size",
+        4 * 1024 * 1024,
+        "int",
+        "bytes of a manifest PUT (413 `SIZE_INVALID`, never forwarded); blobs are unbounded and streamed",
+        check=at_least(1024),
+        shown="4 MiB",
+    )
+    body_idle_timeout: float = setting(
+        "limits.body_idle_timeout",
+        60.0,
+        "float",
+        "a streamed body, either direction, that sends nothing this long is cut (408 for an upload)",
+        check=positive,
+        shown="60 s",
+    )
+    max_trailer_size: int = setting(
+        "limits.max_trailer_size",
+        8192,
+        "int",
+        "bytes of chunked trailers, all lines together (431 past it)",
+        check=at_least(0),
+    )
+    max_requests_per_connection: int = setting(
+        "limits.max_requests_per_connection",
+        10000,
+        "int",
+        "requests on one keep-alive connection before it is closed",
+        check=at_least(1),
+    )
+    login_free_failures: int = setting(
+        "limits.login_free_failures", 5, "int", "failed logins per user name before back-off", check=at_least(0)
+    )
+    login_free_failures_per_source: int = setting(
+        "limits.login_free_failures_per_source",
+        20,
+        "int",
+        "failed logins per source address before back-off (set `trusted_proxies` behind a load balancer)",
+        check=at_least(0),
+    )
+    login_backoff: float = setting(
+        "limits.login_backoff",
+        1.0,
+        "float",
+        "the first back-off, doubling with each further failure (429 `Retry-After`)",
+        check=positive,
+        shown="1 s",
+    )
+    login_backoff_max: float = setting(
+        "limits.login_backoff_max", 300.0, "float", "the back-off's cap", check=positive, shown="300 s"
+    )
+    login_failure_window: float = setting(
+        "limits.login_failure_window",
+        900.0,
+        "float",
+        "failures older than this are forgotten",
+        check=positive,
+        shown="900 s",
     )
 
 
@@ -296,7 +366,9 @@ class Config:
         "oidc.issuers",
         (),
         "any",
-        "external OIDC issuers whose tokens are accepted (`issuer`, `audience`, claims mapping)",
+        "external OIDC issuers whose tokens are accepted (`issuer`, `audience`, claims mapping; "
+        "`authorized_parties`: clients (`azp`) whose tokens for several audiences are accepted; "
+        "`allow_multiple_audiences`: accept them without an `azp` check)",
         check=_oidc_issuers,
         shown="none",
     )

@@ -12,8 +12,12 @@ Every error that reaches a client is an :class:`OciError`, rendered by one middl
         ├── RouteRefused              the request line is not one the proxy forwards
         ├── Unauthenticated           401: no or invalid credentials; carries the challenge
         ├── Denied                    403: authenticated, not allowed
-        ├── TooManyRequests           429: a per-principal limit
-        └── UpstreamUnavailable       503: the registry (or an identity issuer) cannot be reached
+        ├── TooManyRequests           429: a per-principal limit, a throttled login
+        ├── UpstreamUnavailable       503: the registry (or an identity issuer) cannot be reached
+        ├── BodyTooLarge              413: a body over its route's limit (never forwarded)
+        ├── BodyStalled               408: a body that stopped arriving
+        ├── BodyFramingError          400/431: broken chunk framing, trailers over the limit
+        └── RedirectRefused           502: a registry redirect that would go around regproxy
 """
 
 from __future__ import annotations
@@ -158,3 +162,31 @@ class UpstreamUnavailable(OciError):
 
     status = 503
     code = ErrorCode.UNAVAILABLE
+
+
+class BodyTooLarge(OciError):
+    """413: the body is over its route's limit (never forwarded)."""
+
+    status = 413
+    code = ErrorCode.SIZE_INVALID
+
+
+class BodyStalled(OciError):
+    """408: the body stopped arriving for longer than the inactivity timeout."""
+
+    status = 408
+    code = ErrorCode.BLOB_UPLOAD_INVALID
+
+
+class BodyFramingError(OciError):
+    """The request body's framing is broken (a bad chunk, trailers over the limit)."""
+
+    status = 400
+    code = ErrorCode.BLOB_UPLOAD_INVALID
+
+
+class RedirectRefused(OciError):
+    """502: the registry redirected somewhere a client must not be sent around regproxy."""
+
+    status = 502
+    code = ErrorCode.UNKNOWN

@@ -59,7 +59,7 @@ class Histogram:
 
 
 HELP = {
-    "regproxy_requests_total": ("counter", "Registry requests by action, decision and status."),
+    "regproxy_requests_total": ("counter", "Requests (one per audit line) by action, decision and status."),
     "regproxy_decision_seconds": ("histogram", "Time to authenticate and authorize a request."),
     "regproxy_upstream_seconds": ("histogram", "Time to the upstream's response headers."),
     "regproxy_bytes_total": ("counter", "Body bytes streamed, by direction (up = to the registry)."),
@@ -77,6 +77,12 @@ HELP = {
     "regproxy_upstream_info": ("gauge", "The upstream registry's API version header, as a label."),
     "regproxy_upstream_capability": ("gauge", "What the upstream supports: 1 on the state in force."),
     "regproxy_upstream_probes_total": ("counter", "Upstream capability probes by result."),
+    "regproxy_authentication_failures_total": ("counter", "Failed logins and credentials, by method."),
+    "regproxy_logins_total": ("counter", "/token and /credentials requests, by route and result."),
+    "regproxy_logins_throttled_total": (
+        "counter",
+        "Logins refused with 429 while their address or user is backing off.",
+    ),
 }
 
 

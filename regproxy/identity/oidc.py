@@ -56,6 +56,7 @@ __all__ = [
     "SUPPORTED_ALGORITHMS",
     "OidcAuthenticator",
     "OidcIssuerConfig",
+    "check_authorized_party",
     "map_principal",
 ]
 
@@ -85,6 +86,10 @@ class OidcIssuerConfig:
     required_claims: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     leeway: float = 30.0
     max_lifetime: float | None = 24 * 3600.0  # refuse tokens that claim to live longer
+    # OIDC Core 3.1.3.7: a token for several audiences is accepted only when its `azp` names
+    # one of these clients, or when the operator allows it explicitly
+    authorized_parties: frozenset[str] = frozenset()
+    allow_multiple_audiences: bool = False
 
     def __post_init__(self) -> None:
         if not is_secure_url(self.issuer):
@@ -105,6 +110,18 @@ class OidcIssuerConfig:
         for claim, patterns in self.required_claims.items():
             if not patterns:
                 raise ValueError(f"issuer `{self.issuer}`: required claim `{claim}` has no pattern")
+
+
+def check_authorized_party(config: OidcIssuerConfig, claims: Mapping[str, Any]) -> None:
+    """A token for several audiences was minted for someone else unless ``azp`` says it was
+    for a client this issuer's config names (or the config allows it): :class:`InvalidToken`."""
+    audiences = claims.get("aud")
+    azp = claims.get("azp")
+    if azp is not None and config.authorized_parties and azp not in config.authorized_parties:
+        raise InvalidToken("token was issued to a client this issuer is not configured to accept")
+    several = isinstance(audiences, list) and len(audiences) > 1
+    if several and not config.allow_multiple_audiences and azp not in config.authorized_parties:
+        raise InvalidToken("token for several audiences without an authorized party this issuer accepts")
 
 
 def map_principal(config: OidcIssuerConfig, claims: Mapping[str, Any]) -> Principal:
@@ -243,4 +260,5 @@ class OidcAuthenticator:
             max_lifetime=config.max_lifetime,
             require_nbf=False,  # OIDC ID tokens need not carry nbf (Core §2)
         )
+        check_authorized_party(config, claims)
         return map_principal(config, claims)

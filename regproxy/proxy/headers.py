@@ -6,12 +6,25 @@ its own forwarding headers only when configured. Towards the client, hop-by-hop 
 upstream's own ``WWW-Authenticate`` are dropped, and ``Location``/``Link`` pointing at the
 upstream are rewritten to regproxy's external URL; a redirect elsewhere (a blob in object
 storage) passes untouched.
+
+A redirect (301/302/303/307/308) is never a way around regproxy: one that points at the
+registry's own origin, however it is spelt (scheme-relative, another case, an explicit default
+port), is rewritten to regproxy's URL, so the client's next request is authorized again; one
+that carries user info, is not http(s), or points at a ``/v2/`` path on another origin (the
+registry under another name) is refused with :class:`RedirectRefused` (502). Only redirects off
+the registry's origin to non-registry paths (object storage) pass untouched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from regproxy.errors import RedirectRefused
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 REQUEST_ALLOWLIST = frozenset(
     {
@@ -69,15 +82,36 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def rewrite_location(value: str, upstream_origin: str, external_url: str) -> str:
-    """Point a Location at regproxy when it points at the upstream; leave others alone."""
-    parts = urlsplit(value)
-    if not parts.scheme:
+def _endpoint(parts: SplitResult, default_scheme: str) -> tuple[str, str, int | None]:
+    scheme = (parts.scheme or default_scheme).lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").rstrip(".").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def rewrite_location(value: str, upstream_origin: str, external_url: str, *, redirect: bool = False) -> str:
+    """Point a Location at regproxy when it points at the upstream; leave others alone.
+
+    With ``redirect`` (the answer is a 3xx), a Location regproxy cannot vouch for raises
+    :class:`RedirectRefused` instead of passing through (see the module docstring)."""
+    parts = urlsplit(value.strip())
+    if not parts.scheme and not parts.netloc:
         return value  # relative: the client resolves it against regproxy already
-    if f"{parts.scheme}://{parts.netloc}".lower() != upstream_origin:
-        return value  # elsewhere (object storage): pass through untouched
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    return external_url.rstrip("/") + rest
+    upstream = urlsplit(upstream_origin)
+    target = _endpoint(parts, upstream.scheme)
+    if target == _endpoint(upstream, upstream.scheme):
+        if parts.username is not None or parts.password is not None:
+            raise RedirectRefused("the registry answered with a Location carrying user info")
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        return external_url.rstrip("/") + rest
+    if redirect:
+        if target[0] not in _DEFAULT_PORTS or parts.username is not None or parts.password is not None:
+            raise RedirectRefused("the registry redirected to a URL regproxy does not relay")
+        if parts.path == "/v2" or parts.path.startswith("/v2/"):
+            raise RedirectRefused("the registry redirected to a registry API on another origin")
+    return value  # elsewhere (object storage): pass through untouched
 
 
 def rewrite_link(value: str, upstream_origin: str, external_url: str) -> str:
@@ -94,16 +128,17 @@ def rewrite_link(value: str, upstream_origin: str, external_url: str) -> str:
 
 
 def response_headers(
-    upstream_headers: Iterable[tuple[str, str]], upstream_origin: str, external_url: str
+    upstream_headers: Iterable[tuple[str, str]], upstream_origin: str, external_url: str, status: int = 200
 ) -> list[tuple[str, str]]:
-    """The headers to send the client."""
+    """The headers to send the client (:class:`RedirectRefused` for a redirect not to relay)."""
     out: list[tuple[str, str]] = []
+    redirect = status in REDIRECT_STATUSES
     for name, value in upstream_headers:
         lower = name.lower()
         if lower in RESPONSE_DROP:
             continue
         if lower == "location":
-            out.append((name, rewrite_location(value, upstream_origin, external_url)))
+            out.append((name, rewrite_location(value, upstream_origin, external_url, redirect=redirect)))
         elif lower == "link":
             out.append((name, rewrite_link(value, upstream_origin, external_url)))
         else:

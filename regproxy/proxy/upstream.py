@@ -41,7 +41,7 @@ import aiohttp
 import orjson
 
 from regproxy.config import UpstreamConfig
-from regproxy.errors import UpstreamUnavailable
+from regproxy.errors import OciError, UpstreamUnavailable
 from regproxy.proxy.connection import build_ssl_context, describe_connection_error
 from regproxy.proxy.headers import origin_of
 
@@ -187,6 +187,8 @@ class UpstreamClient:
                 auto_decompress=False,
             )
         except (aiohttp.ClientConnectionError, TimeoutError, ssl.SSLError) as exc:
+            if isinstance(exc.__cause__, OciError):  # the client's body failed (too large, stalled, broken)
+                raise exc.__cause__ from None
             reason = describe_connection_error(exc)
             log.warning("upstream request failed: %s %s: %s", method, target.split("?", 1)[0], reason)
             raise UpstreamUnavailable("the registry behind regproxy cannot be reached") from exc

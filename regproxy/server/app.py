@@ -25,12 +25,15 @@ from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
 from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
+from regproxy.redaction import install_log_redaction
 from regproxy.reload import Reloader, Store, load_all
 from regproxy.server import tokens as token_edge
-from regproxy.server.connections import GuardedRequestHandler
+from regproxy.server.connections import REFUSAL_AUDIT, REFUSAL_METRICS, ConnectionStats, connection_middleware
 from regproxy.server.limits import PrincipalLimiter
+from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.registry import RegistryHandler
 from regproxy.server.responses import error_response
+from regproxy.server.throttle import MemoryLoginThrottle
 from regproxy.server.wiring import wire
 
 log = logging.getLogger("regproxy")
@@ -94,6 +97,7 @@ def build_app(
 ) -> web.Application:
     """The public application. ``keys`` (from :func:`regproxy.server.tokens.load_keyset`)
     turn on the token service; without them clients get a Basic challenge."""
+    install_log_redaction()  # before anything can log: no secret reaches any log line
     metrics = metrics or Metrics()
     upstream = UpstreamClient(config.upstream)
     audit = AuditLog(config.audit.path, config.audit.queue_size) if config.audit.path else None
@@ -113,12 +117,24 @@ def build_app(
             limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1, limits.concurrent_requests
         )
 
-    app = web.Application(middlewares=[_unexpected_errors], client_max_size=0)
+    # client_max_size=0: bodies are bounded per route where they are read (regproxy.server.bodies)
+    app = web.Application(middlewares=[connection_middleware, _unexpected_errors], client_max_size=0)
     app[STORE] = store
     app[METRICS] = metrics
     app[UPSTREAM] = upstream
     app[RELOADER] = reloader
     capabilities = app[CAPABILITIES] = CapabilityProbe(upstream, metrics, config.upstream.probe_interval)
+    app[REFUSAL_METRICS] = metrics
+    if audit is not None:
+        app[REFUSAL_AUDIT] = audit
+    throttle = MemoryLoginThrottle(
+        free_failures=limits.login_free_failures,
+        free_failures_per_source=limits.login_free_failures_per_source,
+        backoff=limits.login_backoff,
+        backoff_max=limits.login_backoff_max,
+        window=limits.login_failure_window,
+    )
+    app[LOGINS] = Logins(throttle, audit, metrics, config.trusted_proxies)
 
     wiring = wire(config, store, keys)
     app[CHAIN] = wiring.authentication.chain
@@ -134,6 +150,7 @@ def build_app(
         limiter=limiter,
         token_realm=wiring.token_realm,
         sealer=wiring.sealer,
+        logins=app[LOGINS],
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)
@@ -176,9 +193,8 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
             policy.cache_misses + store.cache_misses_retired
         )
         closed = metrics.counters["regproxy_connections_closed_total"]
-        closed[(("reason", "slow-head"),)] = GuardedRequestHandler.closed_slow
-        closed[(("reason", "over-limit"),)] = GuardedRequestHandler.refused_over_limit
-        closed[(("reason", "head-too-large"),)] = GuardedRequestHandler.refused_head_too_large
+        for reason, count in ConnectionStats.by_reason().items():
+            closed[(("reason", reason),)] = count
         if audit is not None:
             metrics.counters["regproxy_audit_dropped_total"][()] = audit.dropped
         if snapshot is not None:

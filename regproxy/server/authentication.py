@@ -55,16 +55,21 @@ class Authentication:
         endpoint takes refresh tokens there); it raises :class:`Refused`. Raises
         :class:`Refused`, :class:`UpstreamUnavailable` (503), or :class:`OciError` (400).
         """
+        credentials = self.credentials(request)
+        if bearer is not None and credentials.scheme is Scheme.BEARER:
+            return bearer(credentials.secret)
+        return await self.check(credentials)
+
+    def credentials(self, request: web.Request) -> Credentials:
+        """What the ``Authorization`` header presents, not yet checked (a login throttle looks
+        at the user name first). Raises :class:`Refused` (malformed) or :class:`OciError` (400)."""
         headers = request.headers.getall("Authorization", [])
         if len(headers) > 1:
             raise OciError("more than one Authorization header", code=ErrorCode.UNSUPPORTED, status=400)
         try:
-            credentials = parse_authorization(headers[0] if headers else None)
+            return parse_authorization(headers[0] if headers else None)
         except MalformedCredentials as exc:
             raise Refused(str(exc), Scheme.NONE, malformed=True) from None
-        if bearer is not None and credentials.scheme is Scheme.BEARER:
-            return bearer(credentials.secret)
-        return await self.check(credentials)
 
     async def check(self, credentials: Credentials) -> Principal:
         result = await run_chain(self.chain, credentials)

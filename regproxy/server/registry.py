@@ -40,9 +40,11 @@ from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
+from regproxy.server import bodies
 from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.listings import filtered_listing
+from regproxy.server.logins import Logins
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
 
@@ -73,7 +75,9 @@ class RegistryHandler:
         limiter: PrincipalLimiter | None = None,
         token_realm: str | None = None,
         sealer: UploadSealer | None = None,
+        logins: Logins | None = None,
     ) -> None:
+        self.logins = logins
         self.config = config
         self.store = store
         self.upstream = upstream
@@ -86,6 +90,7 @@ class RegistryHandler:
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
         self.max_head_size = config.limits.max_header_size * 4
+        self.idle = config.limits.body_idle_timeout
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
@@ -116,8 +121,8 @@ class RegistryHandler:
                     )
                 response = await self._handle(request, path, query, event, started)
             except OciError as error:
-                if not event.decision:
-                    event.decision = "refused"
+                if not event.decision:  # an anonymous caller told to authenticate is no malformed request
+                    event.decision = "challenge" if isinstance(error, Unauthenticated) else "refused"
                 elif isinstance(error, UpstreamUnavailable) and event.decision == Outcome.ALLOWED.value:
                     event.failure = event.failure or upstream_failure(error)
                 response = error_response(error, head=head)
@@ -157,6 +162,7 @@ class RegistryHandler:
         source = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.trusted)
         event.source = str(source) if source is not None else ""
         parsed = parse_request(request.method, path, query, request.headers)
+        bodies.check_declared_size(request, bodies.upload_limit(request.method, path, self.config.limits))
         event.route = parsed.route.value
         event.action = parsed.action.value if parsed.action else ""
         event.repository = parsed.repository
@@ -197,14 +203,25 @@ class RegistryHandler:
     # -- who ------------------------------------------------------------------------------
     async def _authenticate(self, request: web.Request, parsed: RegistryRequest, event: AuditEvent) -> Principal:
         try:
-            return await self.authentication.authenticate(request)
+            credentials = self.authentication.credentials(request)
+            # Basic on every request is a login too: guessing here is throttled as at /token
+            logins = self.logins if credentials.scheme is Scheme.BASIC else None
+            if logins is not None:
+                await logins.check_password(event, credentials.username)
+            try:
+                return await self.authentication.check(credentials)
+            except Refused:
+                self.metrics.inc("regproxy_authentication_failures_total", (("method", credentials.scheme.value),))
+                if logins is not None:
+                    await logins.password_failed(event, credentials.username)
+                raise
         except Refused as refused:
             event.decision = "unauthenticated"
             raise self._challenge(
                 request_scopes(parsed), refused.reason, invalid=True, bearer=refused.scheme is Scheme.BEARER
             ) from None
         except OciError:
-            event.decision = "unauthenticated"
+            event.decision = event.decision or "unauthenticated"  # a throttled login says so already
             raise
 
     def _challenge(
@@ -332,7 +349,8 @@ class RegistryHandler:
         body: AsyncIterator[bytes] | None = None
         uploading = request.method in _BODY_METHODS and request.body_exists
         if uploading:
-            body = stream_up(request, event, self.metrics)
+            limit = bodies.upload_limit(request.method, request.path, self.config.limits)
+            body = stream_up(bodies.stream_body(request, limit, self.idle), event, self.metrics)
             self.metrics.add("regproxy_uploads_in_flight", 1)
         upstream_started = time.perf_counter()
         try:
@@ -350,14 +368,16 @@ class RegistryHandler:
                 self.upstream.invalidate(challenge_scope(parsed))
                 log.error("the registry refused regproxy's credentials for %s", parsed.route.value)
                 raise UpstreamUnavailable("the registry refused regproxy's credentials")
-            out_headers = response_headers(upstream_response.headers.items(), self.upstream.origin, self.external_url)
+            out_headers = response_headers(
+                upstream_response.headers.items(), self.upstream.origin, self.external_url, upstream_response.status
+            )
             if parsed.route in (RouteKind.UPLOAD_START, RouteKind.UPLOAD_SESSION):
                 out_headers = sealed_locations(out_headers, self.sealer, context.principal.id, parsed.repository)
             if request.method == "HEAD" or upstream_response.status in _NO_BODY_STATUS:
                 bodiless = web.Response(status=upstream_response.status)
                 _copy_headers(bodiless, out_headers)
                 return bodiless
-            return await stream_down(request, upstream_response, out_headers, event, self.metrics)
+            return await stream_down(request, upstream_response, out_headers, event, self.metrics, self.idle)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             # before any header went out (a catalog page read whole): still time for an error
             log.warning("upstream stream broke: %s %s: %s", request.method, event.path, exc)

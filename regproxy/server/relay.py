@@ -39,9 +39,11 @@ async def stream_down(
     headers: list[tuple[str, str]],
     event: AuditEvent,
     metrics: Metrics,
+    idle_timeout: float,
 ) -> web.StreamResponse:
     """Send the registry's status, ``headers`` and body; abort the connection on any failure
-    once the headers are out. Returns the response (prepared; aborted or complete)."""
+    once the headers are out, a registry silent for ``idle_timeout`` included. Returns the
+    response (prepared; aborted or complete)."""
     response = web.StreamResponse(status=upstream_response.status)
     for name, value in headers:
         response.headers.add(name, value)
@@ -52,8 +54,9 @@ async def stream_down(
     try:
         while True:
             try:
-                chunk = await upstream_response.content.readany()
-            except TimeoutError:  # aiohttp's ServerTimeoutError: the read stalled
+                async with asyncio.timeout(idle_timeout):
+                    chunk = await upstream_response.content.readany()
+            except TimeoutError:  # silent past idle_timeout, or aiohttp's read timeout
                 failure = UPSTREAM_TIMEOUT
                 break
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
@@ -90,10 +93,11 @@ async def stream_down(
     return response
 
 
-async def stream_up(request: web.Request, event: AuditEvent, metrics: Metrics) -> AsyncIterator[bytes]:
-    """The client's body as it arrives, counted into ``event.bytes_in``."""
+async def stream_up(body: AsyncIterator[bytes], event: AuditEvent, metrics: Metrics) -> AsyncIterator[bytes]:
+    """The client's ``body`` as it arrives (bounded and idle-guarded by
+    :func:`regproxy.server.bodies.stream_body`), counted into ``event.bytes_in``."""
     try:
-        async for chunk in request.content.iter_any():
+        async for chunk in body:
             event.bytes_in += len(chunk)
             yield chunk
     except (ConnectionError, aiohttp.ClientError, asyncio.CancelledError):

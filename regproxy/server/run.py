@@ -33,7 +33,7 @@ from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
 from regproxy.server.app import STORE, UPSTREAM, TaskOwner, build_app
-from regproxy.server.connections import guarded_server
+from regproxy.server.connections import GuardedSite, connection_limits
 from regproxy.server.startup import Prepared, prepare
 from regproxy.server.supervisor import Supervisor
 
@@ -113,28 +113,26 @@ async def serve_process(
         handle_signals=False,
         access_log=None,
         keepalive_timeout=limits.keepalive_timeout,
-        shutdown_timeout=limits.shutdown_timeout,
+        # the drain (GuardedSite.drain, below) has the grace period; the runner's own wait
+        # only ends what the drain left, so the whole shutdown stays within the grace + 2 s
+        shutdown_timeout=min(limits.shutdown_timeout, 2.0),
         handler_cancellation=True,
+        lingering_time=2.0,  # after an early answer (413, 408), drain a client's body this long, not 10 s
         max_line_size=limits.max_header_size,
         max_field_size=limits.max_header_size,
     )
     admin_runner: web.AppRunner | None = None
+    site: GuardedSite | None = None
     owner = TaskOwner()
     try:
         await runner.setup()
-        guarded_server(
-            runner,
-            header_timeout=limits.header_timeout,
-            max_connections=limits.max_connections,
-            max_head_size=limits.max_header_size * 4,
-        )
         ssl_context = None
         if prepared.tls is not None:
             ssl_context = prepared.tls.listener
             owner.start(prepared.tls.watch(), "tls-watcher")
         if sock is None:
             sock = bind_socket(config.listen, reuse_port=False)
-        site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=limits.shutdown_timeout)
+        site = GuardedSite(runner, sock, connection_limits(limits), ssl_context=ssl_context)
         await site.start()
         if with_admin and config.admin_listen is not None:
             admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM]))
@@ -157,11 +155,16 @@ async def serve_process(
             worker,
             limits.shutdown_timeout,
         )
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+            admin_runner = None
+        if site is not None:
+            await site.drain(limits.shutdown_timeout)  # in-flight requests (uploads included) finish
     finally:
         await owner.close()
         if admin_runner is not None:
             await admin_runner.cleanup()
-        await runner.cleanup()  # stops listening, waits for in-flight handlers up to the timeout
+        await runner.cleanup()  # ends whatever the drain left, waiting for handlers up to the timeout
 
 
 def run(config: Config) -> int:

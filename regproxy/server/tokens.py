@@ -37,7 +37,9 @@ from regproxy.identity.tokens import TokenService
 from regproxy.metrics import Metrics
 from regproxy.policy.model import RequestContext
 from regproxy.reload import Store
+from regproxy.server import bodies
 from regproxy.server.authentication import Authentication, Refused
+from regproxy.server.logins import LOGINS, Logins
 from regproxy.server.responses import error_response
 
 log = logging.getLogger("regproxy.tokens")
@@ -93,6 +95,8 @@ def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
                     group_claims=(issuer.groups_claim,) if issuer.groups_claim else (),
                     static_groups=frozenset(issuer.groups),
                     required_claims=dict(issuer.required_claims),
+                    authorized_parties=frozenset(issuer.authorized_parties),
+                    allow_multiple_audiences=issuer.allow_multiple_audiences,
                 )
             )
         except ValueError as exc:
@@ -102,8 +106,15 @@ def oidc_configs(config: Config) -> list[OidcIssuerConfig]:
 
 class TokenEndpoint:
     def __init__(
-        self, config: Config, store: Store, service: TokenService, authentication: Authentication, metrics: Metrics
+        self,
+        config: Config,
+        store: Store,
+        service: TokenService,
+        authentication: Authentication,
+        metrics: Metrics,
+        logins: Logins,
     ) -> None:
+        self.logins = logins
         self.config = config
         self.store = store
         self.service = service
@@ -125,7 +136,13 @@ class TokenEndpoint:
     async def post(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/x-www-form-urlencoded":
             return _oauth_error(400, "invalid_request", "expected an application/x-www-form-urlencoded body")
-        form = await request.post()
+        limits = self.config.limits
+        try:
+            form = await bodies.read_form(request, limits.max_token_body, limits.body_idle_timeout)
+        except OciError as error:  # too large or stalled: in the token endpoint's own terms
+            return _oauth_error(error.status, "invalid_request", error.message)
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "the form is not valid UTF-8 or has too many fields")
         grant = str(form.get("grant_type", ""))
         try:
             self._check_service(_form_str(form.get("service")))
@@ -136,6 +153,8 @@ class TokenEndpoint:
             username, password = str(form.get("username", "")), str(form.get("password", ""))
             if not username:
                 return _oauth_error(400, "invalid_request", "`username` is required")
+            if (throttled := await self._throttled(request, username)) is not None:
+                return throttled
             result = await self._password_grant(Credentials(Scheme.BASIC, username, password))
         elif grant == "refresh_token":
             token = str(form.get("refresh_token", ""))
@@ -150,7 +169,9 @@ class TokenEndpoint:
         if not isinstance(result, Valid):
             reason = result.reason if isinstance(result, Invalid) else "credentials not recognised"
             log.info("token refused: %s", reason)
+            await self.logins.failed(request, grant)
             return _oauth_error(401, "invalid_grant", "invalid credentials")
+        await self.logins.succeeded(request, result.principal.id)
         offline = form.get("access_type") == "offline" or grant == "refresh_token"
         return self._answer(request, result.principal, scopes, offline=offline, oauth=True)
 
@@ -170,7 +191,8 @@ class TokenEndpoint:
                 raise Unauthenticated("authentication required", headers={"WWW-Authenticate": self._basic_challenge()})
             if principal.scope is not None:
                 raise OciError("a scoped credential cannot mint credentials", code=ErrorCode.DENIED, status=403)
-            body = orjson.loads(await request.read())
+            limits = self.config.limits
+            body = orjson.loads(await bodies.read_bounded(request, limits.max_token_body, limits.body_idle_timeout))
             ttl = int(body.get("ttl", 3600))
             actions = body.get("actions") or ["pull"]
             repositories = body.get("repositories") or []
@@ -195,6 +217,9 @@ class TokenEndpoint:
         except OciError as error:
             return error_response(error)
         self.metrics.inc("regproxy_tokens_issued_total", (("kind", "sts"),))
+        self.logins.granted(
+            request, principal.id, principal.kind.value, [{"type": "credential", "name": credential.jti, "actions": []}]
+        )
         log.info("short-lived credential %s issued to %s", credential.jti, principal.id)
         return web.json_response(
             {
@@ -237,16 +262,40 @@ class TokenEndpoint:
         except ValueError as exc:
             raise OciError(str(exc), code=ErrorCode.UNSUPPORTED) from None
 
+    async def _throttled(self, request: web.Request, username: str) -> web.Response | None:
+        """The OAuth answer while ``username`` or the caller's address is throttled, else None."""
+        try:
+            await self.logins.attempt(request, username)
+        except OciError as error:
+            return _oauth_error(error.status, "temporarily_unavailable", error.message, error.headers)
+        return None
+
     async def _principal_from_header(self, request: web.Request) -> Principal:
         """The caller, by the one authentication every endpoint uses; a Bearer here is a
-        refresh token (GET /token with ``Authorization: Bearer <refresh token>``)."""
+        refresh token (GET /token with ``Authorization: Bearer <refresh token>``). A password
+        is a login: throttled while its user or address backs off, and counted when it fails."""
+        challenge = {"WWW-Authenticate": self._basic_challenge()}
         try:
-            return await self.authentication.authenticate(request, bearer=self._refresh_principal)
+            credentials = self.authentication.credentials(request)
+        except Refused as refused:
+            await self.logins.failed(request, "malformed")
+            raise Unauthenticated(refused.reason, headers=challenge) from None
+        if credentials.scheme is Scheme.BASIC:  # a password can be guessed; a signed token cannot
+            await self.logins.attempt(request, credentials.username)
+        try:
+            if credentials.scheme is Scheme.BEARER:
+                principal = self._refresh_principal(credentials.secret)
+            else:
+                principal = await self.authentication.check(credentials)
         except Refused as refused:
             log.info("token refused: %s", refused.reason)
-            # a malformed header or a refresh token says why; a refused password does not
-            message = refused.reason if refused.malformed or refused.scheme is Scheme.BEARER else "invalid credentials"
-            raise Unauthenticated(message, headers={"WWW-Authenticate": self._basic_challenge()}) from None
+            await self.logins.failed(request, credentials.scheme.value)
+            # a refresh token says why; a refused password does not
+            message = refused.reason if refused.scheme is Scheme.BEARER else "invalid credentials"
+            raise Unauthenticated(message, headers=challenge) from None
+        if principal.authenticated:
+            await self.logins.succeeded(request, principal.id)
+        return principal
 
     def _refresh_principal(self, token: str) -> Principal:
         try:
@@ -277,6 +326,7 @@ class TokenEndpoint:
         except ValueError as exc:
             return error_response(Unauthenticated(str(exc), headers={"WWW-Authenticate": self._basic_challenge()}))
         self.metrics.inc("regproxy_tokens_issued_total", (("kind", "access"),))
+        self.logins.granted(request, principal.id, principal.kind.value, access)
         body: dict[str, Any] = {
             "token": issued.token,
             "access_token": issued.token,
@@ -300,9 +350,11 @@ def _form_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
-        {"error": error, "error_description": description}, status=status, headers={"Cache-Control": "no-store"}
+        {"error": error, "error_description": description},
+        status=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -314,9 +366,11 @@ def install(
     service: TokenService,
     authentication: Authentication,
 ) -> None:
-    """Add the token service's endpoints to ``app`` (the composition root built the service)."""
-    endpoint = TokenEndpoint(config, store, service, authentication, metrics)
-    app.router.add_get(TOKEN_PATH, endpoint.get)
-    app.router.add_post(TOKEN_PATH, endpoint.post)
+    """Add the token service's endpoints to ``app`` (the composition root built the service);
+    every ``/token`` and ``/credentials`` request is audited as a login."""
+    logins = app[LOGINS]
+    endpoint = TokenEndpoint(config, store, service, authentication, metrics, logins)
+    app.router.add_get(TOKEN_PATH, logins.audited("token", endpoint.get))
+    app.router.add_post(TOKEN_PATH, logins.audited("token", endpoint.post))
     app.router.add_get(JWKS_PATH, endpoint.jwks)
-    app.router.add_post(CREDENTIALS_PATH, endpoint.credentials)
+    app.router.add_post(CREDENTIALS_PATH, logins.audited("credentials", endpoint.credentials))

@@ -159,11 +159,30 @@ async def test_a_token_with_the_wrong_audience_is_refused(
 async def test_an_audience_list_must_contain_ours(
     issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    authenticator = authenticator_for(issuer, session, clock)
+    authenticator = authenticator_for(issuer, session, clock, allow_multiple_audiences=True)
     ok = await authenticator.authenticate(bearer(issuer.token(aud=["x", AUDIENCE])))
     assert isinstance(ok, Valid)
     no = await authenticator.authenticate(bearer(issuer.token(aud=["x", "y"])))
     assert isinstance(no, Invalid)
+
+
+async def test_a_token_for_several_audiences_needs_an_azp_naming_a_configured_client(
+    issuer: FakeIssuer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """OIDC Core 3.1.3.7: a token minted for several audiences was minted for someone; unless
+    `azp` names a client this issuer's config accepts, it is not accepted here."""
+    authenticator = authenticator_for(issuer, session, clock, authorized_parties=frozenset({"ci-client"}))
+    several = ["https://other-service.example", AUDIENCE]
+    missing = await authenticator.authenticate(bearer(issuer.token(aud=several)))
+    assert isinstance(missing, Invalid)
+    assert "authorized party" in missing.reason
+    other = await authenticator.authenticate(bearer(issuer.token(aud=several, azp="someone-else")))
+    assert isinstance(other, Invalid)
+    ok = await authenticator.authenticate(bearer(issuer.token(aud=several, azp="ci-client")))
+    assert isinstance(ok, Valid)
+    plain = authenticator_for(issuer, session, clock)  # no clients configured, no explicit allowance
+    assert isinstance(await plain.authenticate(bearer(issuer.token(aud=several, azp="ci-client"))), Invalid)
+    assert isinstance(await plain.authenticate(bearer(issuer.token(aud=AUDIENCE))), Valid)
 
 
 async def test_tokens_of_other_issuers_are_not_ours(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from regproxy.errors import RedirectRefused
 from regproxy.proxy.headers import request_headers, response_headers, rewrite_link, rewrite_location
 
 UP = "http://127.0.0.1:5001"
@@ -97,3 +98,51 @@ def test_response_drops_hop_by_hop_and_upstream_challenge() -> None:
     assert out["Docker-Content-Digest"] == "sha256:x"
     assert out["Location"] == f"{EXT}/v2/a/blobs/uploads/u"
     assert out["Docker-Upload-UUID"] == "u" and out["Range"] == "0-9" and out["OCI-Subject"] == "sha256:y"
+
+
+UPSTREAM = "http://registry.internal:5001"
+EXTERNAL = "https://regproxy.example"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize(
+    ("location", "relayed"),
+    [
+        ("http://registry.internal:5001/v2/a/blobs/sha256:1", f"{EXTERNAL}/v2/a/blobs/sha256:1"),
+        ("HTTP://Registry.Internal:5001/v2/a/blobs/sha256:1", f"{EXTERNAL}/v2/a/blobs/sha256:1"),
+        ("//registry.internal:5001/v2/a/manifests/x", f"{EXTERNAL}/v2/a/manifests/x"),
+        ("http://registry.internal.:5001/v2/", f"{EXTERNAL}/v2/"),
+        ("/v2/a/blobs/sha256:1", "/v2/a/blobs/sha256:1"),
+        ("https://bucket.s3.example/docker/registry/v2/blobs/sha256/ab?X-Amz-Signature=s", None),
+    ],
+    ids=["same-origin", "same-origin-spelt-otherwise", "scheme-relative", "trailing-dot", "relative", "storage"],
+)
+def test_a_redirect_into_the_registry_is_rewritten_to_regproxy_and_storage_passes(
+    status: int, location: str, relayed: str | None
+) -> None:
+    out = dict(response_headers([("Location", location)], UPSTREAM, EXTERNAL, status))
+    assert out["Location"] == (relayed if relayed is not None else location)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://registry-alias.internal/v2/a/blobs/sha256:1",
+        "https://10.0.0.5:5001/v2",
+        "http://user:pw@registry.internal:5001/v2/a",
+        "http://user@storage.example/blob",
+        "ftp://storage.example/blob",
+        "javascript://registry.internal/v2/",
+    ],
+    ids=["v2-elsewhere", "v2-root-elsewhere", "userinfo-same-origin", "userinfo-elsewhere", "ftp", "javascript"],
+)
+def test_a_redirect_regproxy_cannot_vouch_for_is_refused(status: int, location: str) -> None:
+    with pytest.raises(RedirectRefused) as refused:
+        response_headers([("Location", location)], UPSTREAM, EXTERNAL, status)
+    assert refused.value.status == 502
+
+
+def test_an_upload_location_elsewhere_is_not_a_redirect_and_passes() -> None:
+    out = dict(response_headers([("Location", "/v2/a/blobs/uploads/u")], UPSTREAM, EXTERNAL, 202))
+    assert out["Location"] == "/v2/a/blobs/uploads/u"

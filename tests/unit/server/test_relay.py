@@ -54,12 +54,12 @@ async def relay(aiohttp_server: Any, aiohttp_client: Any) -> AsyncIterator[tuple
         e = event()
         events.append(e)
         upstream_response = await session.get(f"http://127.0.0.1:{upstream.port}/{request.match_info['what']}")
-        return await stream_down(request, upstream_response, [("Content-Length", str(len(BODY)))], e, metrics)
+        return await stream_down(request, upstream_response, [("Content-Length", str(len(BODY)))], e, metrics, 5.0)
 
     async def upload(request: web.Request) -> web.StreamResponse:
         e = event()
         events.append(e)
-        received = b"".join([chunk async for chunk in stream_up(request, e, metrics)])
+        received = b"".join([chunk async for chunk in stream_up(request.content.iter_any(), e, metrics)])
         return web.Response(text=str(len(received)))
 
     app = web.Application()
