@@ -28,7 +28,7 @@ from regproxy.server.connections import GuardedSite, connection_limits
 from regproxy.settings.files import load_config
 from tests.support.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Fuzz-S3cret-7f1c2d"
 BASIC = base64.b64encode(f"alice:{SECRET}".encode()).decode()
 HEADER_TIMEOUT = 0.4
