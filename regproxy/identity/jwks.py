@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import aiohttp
@@ -48,32 +48,25 @@ class _IssuerState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(eq=False)
 class JwksCache:
     """Per-issuer key cache over a caller-owned :class:`aiohttp.ClientSession`."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        clock: Callable[[], float] = time.time,
-        ttl: float = 600.0,
-        min_refetch_interval: float = 30.0,
-        max_stale: float = 24 * 3600.0,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-        max_document_bytes: int = MAX_DOCUMENT_BYTES,
-    ) -> None:
-        if ttl <= 0 or min_refetch_interval < 0 or max_stale < ttl:
+    session: aiohttp.ClientSession
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
+    ttl: float = 600.0
+    min_refetch_interval: float = 30.0
+    max_stale: float = 24 * 3600.0
+    timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
+    _states: dict[str, _IssuerState] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ttl <= 0 or self.min_refetch_interval < 0 or self.max_stale < self.ttl:
             raise ValueError("need ttl > 0, min_refetch_interval >= 0, max_stale >= ttl")
-        if timeout.total is None and timeout.sock_read is None:
+        if self.timeout.total is None and self.timeout.sock_read is None:
             raise ValueError("JWKS fetches need an explicit timeout")
-        self._session = session
-        self._clock = clock
-        self._ttl = ttl
-        self._min_refetch_interval = min_refetch_interval
-        self._max_stale = max_stale
-        self._timeout = timeout
-        self._max_bytes = max_document_bytes
-        self._states: dict[str, _IssuerState] = {}
 
     async def get_key(self, issuer: str, kid: str, *, jwks_uri: str | None = None) -> IssuerKey:
         """The issuer's key with this kid.
@@ -82,15 +75,15 @@ class JwksCache:
         :class:`IssuerUnavailable` when the keys cannot be fetched and no cached key serves.
         """
         state = self._states.setdefault(issuer, _IssuerState())
-        key = self._fresh(state, kid, self._clock())
+        key = self._fresh(state, kid, self.clock())
         if key is not None:
             return key
         async with state.lock:  # one fetch per issuer at a time; waiters reuse its result
-            now = self._clock()
+            now = self.clock()
             key = self._fresh(state, kid, now)
             if key is not None:
                 return key
-            recently = state.attempted_at is not None and now - state.attempted_at < self._min_refetch_interval
+            recently = state.attempted_at is not None and now - state.attempted_at < self.min_refetch_interval
             if not recently:
                 await self._refresh(state, issuer, jwks_uri, now)
             key = self._usable(state, kid, now)
@@ -104,18 +97,18 @@ class JwksCache:
         """Fetch now (e.g. at start-up); raises :class:`IssuerUnavailable` on failure."""
         state = self._states.setdefault(issuer, _IssuerState())
         async with state.lock:
-            await self._refresh(state, issuer, jwks_uri, self._clock())
+            await self._refresh(state, issuer, jwks_uri, self.clock())
             if state.failed:
                 raise IssuerUnavailable(f"keys of issuer `{issuer}` cannot be fetched")
 
     def _fresh(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
-        if state.fetched_at is None or now - state.fetched_at >= self._ttl:
+        if state.fetched_at is None or now - state.fetched_at >= self.ttl:
             return None
         return state.keys.get(kid)
 
     def _usable(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
         """A cached key, fresh or stale, as long as the last good fetch is within max_stale."""
-        if state.fetched_at is None or now - state.fetched_at >= self._max_stale:
+        if state.fetched_at is None or now - state.fetched_at >= self.max_stale:
             return None
         return state.keys.get(kid)
 
@@ -143,9 +136,9 @@ class JwksCache:
 
     async def _fetch_json(self, url: str) -> Any:
         try:
-            async with self._session.get(
+            async with self.session.get(
                 url,
-                timeout=self._timeout,
+                timeout=self.timeout,
                 allow_redirects=False,
                 headers={"Accept": "application/json"},
             ) as response:
@@ -154,7 +147,7 @@ class JwksCache:
                 body = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     body += chunk
-                    if len(body) > self._max_bytes:
+                    if len(body) > self.max_document_bytes:
                         raise IssuerUnavailable(f"`{url}` answered too large a document")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise IssuerUnavailable(f"`{url}` cannot be fetched: {type(exc).__name__}") from None
