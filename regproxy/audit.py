@@ -9,6 +9,10 @@ log rotation. Cancelling the writer (the owner does, at shutdown, once the reque
 have ended) writes every event it holds or that is queued before the file closes; an event
 emitted after that is counted as dropped. Events carry no secret: no tokens, no passwords, no
 Authorization header — only ids.
+
+``facts`` names what the decision asked the upstream and the answers it used
+(:func:`audit_facts`); ``reason`` why a credential refused what policy would allow (a Thalassa
+credential with no registry scope: ``registry_scope_missing``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import orjson
+
+from regproxy.authorization.verdict import Answer, Fact, RepositoryExists, TagExists
 
 log = logging.getLogger("regproxy.audit")
 BATCH_INTERVAL = 0.05  # seconds an audit batch gathers before it is written
@@ -60,6 +67,11 @@ class AuditEvent:
     bytes_out: int = 0
     duration_ms: float = 0.0
     mount_dropped: bool = False
+    # the facts the decision used: {"fact": "repository-exists" | "tag-exists", "repository",
+    # "tag" (tag-exists only), "answer": true | false | null (could not tell: the stricter branch)}
+    # or {"fact": "upstream-supports", "capability", "answer"} (the capability probe's finding)
+    facts: tuple[dict[str, Any], ...] = ()
+    reason: str = ""  # why the credential refused, when it says (registry_scope_missing)
     # how a request that did not end normally ended: aborted (the client went away, or the
     # request was cut at shutdown), upstream-broken, upstream-timeout; status and bytes say how
     # far it got (a status with failure set was sent, and its body cut short)
@@ -69,6 +81,19 @@ class AuditEvent:
 
     def to_json(self) -> bytes:
         return orjson.dumps(self) + b"\n"  # orjson writes dataclasses natively, fields in order
+
+
+def audit_facts(facts: Iterable[tuple[Fact, Answer]]) -> tuple[dict[str, Any], ...]:
+    """The facts of a verdict as the audit line names them."""
+    rendered: list[dict[str, Any]] = []
+    for fact, answer in facts:
+        if isinstance(fact, TagExists):
+            rendered.append({"fact": "tag-exists", "repository": fact.repository, "tag": fact.tag, "answer": answer})
+        elif isinstance(fact, RepositoryExists):
+            rendered.append({"fact": "repository-exists", "repository": fact.repository, "answer": answer})
+        else:
+            rendered.append({"fact": "upstream-supports", "capability": fact.capability.value, "answer": answer})
+    return tuple(rendered)
 
 
 class AuditLog:

@@ -7,6 +7,7 @@ Only maps options to :class:`~regproxy.config.Config` and calls into the package
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import ipaddress
 import json
@@ -35,9 +36,11 @@ from regproxy.identity.passwords import hash_password
 from regproxy.identity.session_policy import SessionPolicy
 from regproxy.identity.sts import issue_credential
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import capability_warnings
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
-from regproxy.policy.model import RequestContext
+from regproxy.policy.model import Effect, PolicySet, RequestContext
+from regproxy.proxy.capabilities import probe_upstream_once
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
 from regproxy.settings.files import load_config
@@ -158,8 +161,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     for warning in (*policy_set.warnings, *tag_qualified_warnings(policy_set)):
         print(f"warning: {warning}", file=sys.stderr)
+    if args.probe_upstream:
+        for warning in upstream_warnings(config, policy_set):
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"ok: {len(policy_set.statements)} statements from {len(policy_set.files)} files, {policy_set.content_hash}")
     return 0
+
+
+def upstream_warnings(config: Config, policy_set: PolicySet) -> list[str]:
+    """Ask the upstream once what it can do; warn of granted actions it cannot perform."""
+    found = asyncio.run(probe_upstream_once(config.upstream))
+    if not found.reachable:
+        return [f"cannot probe the upstream {config.upstream.url}: {found.problem}"]
+    granted = {a for s in policy_set.statements if s.effect is Effect.ALLOW and not s.shadow for a in s.actions}
+    return capability_warnings(granted, found)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -309,7 +324,7 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option, read top to bottom
     p = argparse.ArgumentParser(prog="regproxy", description="Authorizing reverse proxy for OCI registries")
     p.add_argument("--config", "-c", help="config file (YAML)")
     common = argparse.ArgumentParser(add_help=False)
@@ -329,6 +344,11 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", parents=[common], help="validate a policies directory (and the identities file)")
     c.add_argument("directory", nargs="?")
+    c.add_argument(
+        "--probe-upstream",
+        action="store_true",
+        help="ask the configured upstream what it supports; warn of granted actions it cannot do",
+    )
     c.set_defaults(func=cmd_check)
 
     e = sub.add_parser("explain", parents=[common], help="decide one request as the server would")

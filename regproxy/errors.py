@@ -88,6 +88,15 @@ class PolicyErrors(PolicyError):
         super().__init__(errors[0].location, errors[0].message)
         self.errors = errors
 
+    @staticmethod
+    def raise_any(errors: list[PolicyError]) -> None:
+        """Raise what ``errors`` holds: nothing, the one error, or every error together."""
+        flat = [e for error in errors for e in (error.errors if isinstance(error, PolicyErrors) else [error])]
+        if len(flat) == 1:
+            raise flat[0]
+        if flat:
+            raise PolicyErrors(flat)
+
 
 class IdentityFileError(RegproxyError):
     """An identities file that does not parse or validate."""

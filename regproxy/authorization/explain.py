@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from regproxy.authorization.flow import decide
-from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, Verdict
+from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
 from regproxy.errors import RouteRefused
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, TokenGrant, make_principal
@@ -17,7 +17,7 @@ from regproxy.identity.scope import access_to_scope, parse_scope
 from regproxy.oci.actions import Action
 from regproxy.oci.routes import RegistryRequest, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
-from regproxy.policy.model import PolicySet, RequestContext
+from regproxy.policy.model import Effect, PolicySet, RequestContext
 
 # A digest for requests that name none of their own (explain by action).
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -142,7 +142,11 @@ def explain(
     tag_exists: Answer,
 ) -> Verdict:
     def answer(fact: Fact) -> Answer:
-        return repository_exists if isinstance(fact, RepositoryExists) else tag_exists
+        if isinstance(fact, RepositoryExists):
+            return repository_exists
+        if isinstance(fact, TagExists):
+            return tag_exists
+        return None  # what the registry supports: explain cannot tell, the server's probe can
 
     return decide(request, context, policy, answer)
 
@@ -152,6 +156,7 @@ _REPLIES = {
     Reply.CHALLENGE: "401 with a challenge",
     Reply.INSUFFICIENT_SCOPE: '401 with error="insufficient_scope": a new token would be granted',
     Reply.DENY: "403 DENIED",
+    Reply.UNSUPPORTED: "405 UNSUPPORTED: the registry cannot do it",
 }
 
 
@@ -176,18 +181,33 @@ def render(verdict: Verdict, request: RegistryRequest, principal: Principal, pol
             lines.append(f"    {sid}  {where}")
     for fact, value in verdict.facts:
         said = {True: "yes", False: "no", None: "unknown (the stricter branch is taken)"}[value]
+        if isinstance(fact, UpstreamSupports) and value is None:
+            said = "not known here (the server answers from its probe of the registry; unknown forwards)"
         lines.append(f"  fact: {fact}: {said}")
     lines.append(f"  generation {verdict.generation}, {policy_set.content_hash}")
     return lines
 
 
+# actions whose requests may name no tag (a blob, a manifest by digest)
+_TAGLESS_ACTIONS = frozenset({Action.PULL, Action.PUSH, Action.DELETE_MANIFEST, Action.DELETE_BLOB})
+
+
 def tag_qualified_warnings(policy_set: PolicySet) -> list[str]:
-    """One warning per statement whose resources carry a tag pattern."""
+    """One warning per statement whose resources carry a tag pattern: an allow grants less than
+    a reader may think (no blob, no manifest by digest), a deny of a pull refuses more (every
+    blob and manifest by digest of the repository)."""
     out = []
     for s in policy_set.statements:
         for resource in s.tag_qualified:
-            out.append(
-                f"{s.location}: statement `{s.id}` names `{resource}`: it grants only requests naming a "
-                f"matching tag (no blob, no manifest by digest); write `{resource.repository}` for the repository"
-            )
+            if s.effect is Effect.ALLOW:
+                out.append(
+                    f"{s.location}: statement `{s.id}` names `{resource}`: it grants only requests naming a "
+                    f"matching tag (no blob, no manifest by digest); write `{resource.repository}` for the repository"
+                )
+            elif _TAGLESS_ACTIONS & s.actions:
+                out.append(
+                    f"{s.location}: deny `{s.id}` names `{resource}`: it also refuses every blob and manifest "
+                    f"by digest of `{resource.repository}` (their tag cannot be told): a deny is never narrower "
+                    "than written"
+                )
     return out

@@ -2,7 +2,8 @@
 service, ``regproxy explain``).
 
 After httpx's auth flows: :func:`authorize` yields the facts it needs (:class:`RepositoryExists`,
-:class:`TagExists`) only when an answer would change the decision, receives each answer
+:class:`TagExists`, and, once a request is allowed, :class:`UpstreamSupports` for what it needs
+of the registry) only when an answer would change the decision, receives each answer
 (``True``, ``False`` or ``None`` for "cannot tell", which takes the stricter branch) and returns
 a :class:`Verdict`. The edge answers from the upstream, ``explain`` from flags; :func:`decide`
 runs the flow with an answering function, for drivers with no I/O.
@@ -27,10 +28,12 @@ from regproxy.authorization.verdict import (
     Reply,
     RepositoryExists,
     TagExists,
+    UpstreamSupports,
     Verdict,
     allowed_decision,
 )
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import needed_capability
 from regproxy.oci.routes import RegistryRequest, RouteKind
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import Decision, Effect, Outcome, RequestContext, principal_keys
@@ -90,7 +93,14 @@ def authorize(request: RegistryRequest, context: RequestContext, policy: Compile
         decision = evaluator.decide(permission)
         checks = (Check(permission, decision),)
         if decision.allowed:
-            return Verdict(Reply.ALLOW, decision, checks, (), request)
+            capability = needed_capability(request)
+            if capability is None:
+                return Verdict(Reply.ALLOW, decision, checks, (), request)
+            fact = UpstreamSupports(capability)
+            supported = yield fact
+            # only a known "no" refuses: "cannot tell" forwards and the registry answers
+            reply = Reply.UNSUPPORTED if supported is False else Reply.ALLOW
+            return Verdict(reply, decision, checks, ((fact, supported),), request)
         return Verdict(_refusal(decision, principal.authenticated), decision, checks, (), request)
 
     run = _Run(evaluator, request, generation, principal.authenticated)

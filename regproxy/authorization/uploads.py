@@ -7,6 +7,10 @@ repository, the upload id and the principal rides in the rewritten ``Location`` 
 query parameter (:data:`SEAL_PARAM`), which regproxy checks on every later request of that
 session and strips before forwarding. Nothing is stored: any replica holding the same key
 checks it, across restarts.
+
+In front of another regproxy the ``Location`` already carries that regproxy's seal: ours is
+appended after it, and only the last seal is ours to check and strip, so the upstream's own
+seal travels back to it untouched.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ flow asked for and their answers, the policy generation, and what the client is 
                               token's access lacks a scope the policy would grant
     Reply.DENY                403 DENIED: the policy (or the credential's own scope) refuses;
                               a new token would not help
+    Reply.UNSUPPORTED         405 UNSUPPORTED: the policy allows, and the registry is known not
+                              to perform it (:class:`UpstreamSupports` answered no); audited as
+                              allowed, never forwarded
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from enum import StrEnum
 
 from regproxy.authorization.permissions import Permission
 from regproxy.authorization.scopes import request_scopes
+from regproxy.oci.capability import Capability
 from regproxy.oci.routes import RegistryRequest
 from regproxy.policy.model import Decision, Effect, Outcome
 
@@ -43,7 +47,18 @@ class TagExists:
         return f"tag {self.repository}:{self.tag} exists"
 
 
-Fact = RepositoryExists | TagExists
+@dataclass(frozen=True, slots=True)
+class UpstreamSupports:
+    """Does the registry perform what an allowed request needs (a tag delete)? Asked only
+    after the policy allowed, so a refused caller learns nothing of the registry."""
+
+    capability: Capability
+
+    def __str__(self) -> str:
+        return f"the registry supports {self.capability.value}"
+
+
+Fact = RepositoryExists | TagExists | UpstreamSupports
 Answer = bool | None  # None: cannot tell (the flow then takes the stricter branch)
 
 
@@ -52,6 +67,7 @@ class Reply(StrEnum):
     CHALLENGE = "challenge"
     INSUFFICIENT_SCOPE = "insufficient-scope"
     DENY = "deny"
+    UNSUPPORTED = "unsupported"
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,11 @@ class Capabilities:
     def supports(self, capability: Capability) -> Support:
         return self.support.get(capability, Support.UNKNOWN)
 
+    def answer(self, capability: Capability) -> bool | None:
+        """The finding as the decision flow takes a fact: yes, no, or None (cannot tell)."""
+        state = self.supports(capability)
+        return None if state is Support.UNKNOWN else state is Support.YES
+
     def detail(self) -> str:
         """One line for /readyz and the log: ``registry/2.0; tag-deletion no, referrers no, …``."""
         if not self.reachable:
@@ -117,6 +122,11 @@ def unsupported(request: RegistryRequest, found: Capabilities) -> OciError | Non
     capability = needed_capability(request)
     if capability is None or found.supports(capability) is not Support.NO:
         return None
+    return unsupported_error(capability, found)
+
+
+def unsupported_error(capability: Capability, found: Capabilities) -> OciError:
+    """405 ``UNSUPPORTED``, naming the capability and the registry, in the spec's error JSON."""
     return OciError(
         f"the registry behind regproxy does not support {capability.value}",
         code=ErrorCode.UNSUPPORTED,
@@ -152,4 +162,5 @@ __all__ = [
     "needed_capability",
     "unknown_support",
     "unsupported",
+    "unsupported_error",
 ]

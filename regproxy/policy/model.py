@@ -7,11 +7,13 @@ allow (an intersection, never a union). A :class:`Decision` is a value naming th
 that made it and the policy generation it came from.
 
 Resources are repository globs (``*`` within one path segment, ``**`` across segments) with an
-optional tag glob. Never wider than written: a resource with a tag pattern matches only requests
-that name a matching tag (manifest by tag, tag push, tag delete); a request that names no tag (a
-blob, a manifest by digest) is matched only by resources without one. :data:`ANY_TAG` asks
-whether *some* tag of the repository could be allowed (token grants, listings): allows with a
-tag pattern match it, denies with a tag pattern do not (they refuse only their own tags).
+optional tag glob. An allow is never wider than written: an allow whose resource has a tag
+pattern matches only requests that name a matching tag (manifest by tag, tag push, tag delete).
+A deny is never narrower than written: a request that names no tag (a blob, a manifest by
+digest) may fetch a denied tag's content, which cannot be told without following the tag, so a
+deny with a tag pattern also refuses the tagless requests of its repositories. :data:`ANY_TAG`
+asks whether *some* tag of the repository could be allowed (token grants, listings): allows with
+a tag pattern match it, denies with a tag pattern do not (they refuse only their own tags).
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ class ResourcePattern:
             return False  # never wider than written: a tag grant is not a repository grant
         return tag == ANY_TAG or glob_matches(self.tag, tag)
 
+    def matches_repository(self, repository: str) -> bool:
+        return self._matches(repository)
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -153,8 +158,11 @@ class Statement:
     def matches(self, action: Action, repository: str, tag: str | None) -> bool:
         if action not in self.actions:
             return False
-        if tag == ANY_TAG and self.effect is Effect.DENY:  # a tag deny refuses its own tags only
-            return any(r.tag is None and r.matches(repository, None) for r in self.resources)
+        if self.effect is Effect.DENY:
+            if tag == ANY_TAG:  # "could some tag be allowed?": a tag deny refuses its own tags only
+                return any(r.tag is None and r.matches(repository, None) for r in self.resources)
+            if tag is None:  # a blob or a manifest by digest may be a denied tag's content
+                return any(r.matches_repository(repository) for r in self.resources)
         return any(r.matches(repository, tag) for r in self.resources)
 
     @property

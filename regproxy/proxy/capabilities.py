@@ -37,6 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from regproxy.config import UpstreamConfig
 from regproxy.errors import UpstreamUnavailable
 from regproxy.metrics import Metrics
 from regproxy.oci.capability import (
@@ -102,6 +103,16 @@ async def probe_capabilities(
             else:
                 support[capability] = classify_referrers(answer.status, answer.headers.get("Content-Type", ""), body)
     return Capabilities(reachable=True, api_version=api_version, support=support, problem="", probed_at=clock())
+
+
+async def probe_upstream_once(config: UpstreamConfig) -> Capabilities:
+    """One probe with a client of its own, closed afterwards (``regproxy check --probe-upstream``)."""
+    upstream = UpstreamClient(config)
+    await upstream.start()
+    try:
+        return await probe_capabilities(upstream)
+    finally:
+        await upstream.close()
 
 
 Wait = Callable[[float], Awaitable[None]]
@@ -176,4 +187,4 @@ def _comparable(found: Capabilities) -> tuple[object, ...]:
     return (found.reachable, found.api_version, tuple(sorted(found.support.items())), found.problem)
 
 
-__all__ = ["PROBE_REPOSITORY", "CapabilityProbe", "probe_capabilities"]
+__all__ = ["PROBE_REPOSITORY", "CapabilityProbe", "probe_capabilities", "probe_upstream_once"]

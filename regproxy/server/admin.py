@@ -12,7 +12,13 @@ from aiohttp import web
 
 from regproxy.metrics import Metrics, merge_snapshots, render
 
-GAUGE_MODES = {"regproxy_policy_generation": "min"}
+# gauges that are the same fact in every worker, not a total: merged by min or max
+GAUGE_MODES = {
+    "regproxy_policy_generation": "min",
+    "regproxy_upstream_up": "min",  # up only when every process that probed could use it
+    "regproxy_upstream_capability": "max",  # 1 on the state any worker found
+    "regproxy_upstream_info": "max",
+}
 
 
 def read_snapshots(directory: Path) -> list[dict[str, Any]]:

@@ -151,6 +151,7 @@ def build_app(
         token_realm=wiring.token_realm,
         sealer=wiring.sealer,
         logins=app[LOGINS],
+        capabilities=capabilities,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)

@@ -21,12 +21,12 @@ import aiohttp
 from aiohttp import web
 from cachetools import TTLCache
 
-from regproxy.audit import AuditEvent, AuditLog
+from regproxy.audit import AuditEvent, AuditLog, audit_facts
 from regproxy.authorization import client_address
 from regproxy.authorization.flow import authorize
 from regproxy.authorization.scopes import challenge_scope, request_scopes
 from regproxy.authorization.uploads import UploadSealer
-from regproxy.authorization.verdict import Reply, RepositoryExists, Verdict
+from regproxy.authorization.verdict import Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
 from regproxy.config import Config
 from regproxy.errors import Denied, ErrorCode, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
 from regproxy.identity.chain import Scheme
@@ -34,9 +34,11 @@ from regproxy.identity.principal import Principal
 from regproxy.metrics import Metrics
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import Capabilities, unsupported_error
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
@@ -45,6 +47,7 @@ from regproxy.server.authentication import Authentication, Refused
 from regproxy.server.limits import PrincipalLimiter
 from regproxy.server.listings import filtered_listing
 from regproxy.server.logins import Logins
+from regproxy.server.rechallenge import RepeatedChallenges
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
 
@@ -76,6 +79,7 @@ class RegistryHandler:
         token_realm: str | None = None,
         sealer: UploadSealer | None = None,
         logins: Logins | None = None,
+        capabilities: CapabilityProbe | None = None,
     ) -> None:
         self.logins = logins
         self.config = config
@@ -86,12 +90,14 @@ class RegistryHandler:
         self.metrics = metrics
         self.audit = audit
         self.limiter = limiter
+        self.capabilities = capabilities
         self.external_url = config.public_url
         self.trusted = config.trusted_proxies
         self.token_realm = token_realm
         self.max_head_size = config.limits.max_header_size * 4
         self.idle = config.limits.body_idle_timeout
         self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
+        self._rechallenges = RepeatedChallenges()
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
         self._id_prefix = uuid.uuid4().hex[:12]
         self._id_counter = itertools.count(1)
@@ -184,13 +190,18 @@ class RegistryHandler:
         try:
             verdict = await self._authorize(parsed, context, policy)
             event.decision = verdict.decision.outcome.value
+            if parsed.route is RouteKind.BASE and verdict.reply is Reply.CHALLENGE:
+                event.decision = "challenge"  # a ping without credentials (every `docker login`)
             event.statements = verdict.decision.statements
             event.mount_dropped = verdict.mount_dropped
+            event.facts = audit_facts(verdict.facts)
+            if verdict.decision.outcome is Outcome.SCOPE_DENY:
+                event.reason = principal.scope_reason or ""
             if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag
                 )
-            self._refuse_unless_allowed(verdict)
+            self._refuse_unless_allowed(verdict, request.headers.get("Authorization"))
             self._check_upload_session(parsed, principal, event)
             self.metrics.observe("regproxy_decision_seconds", time.perf_counter() - started)
             if parsed.route in (RouteKind.CATALOG, RouteKind.TAGS):
@@ -255,21 +266,35 @@ class RegistryHandler:
             while True:
                 if isinstance(fact, RepositoryExists):
                     answer = await self._repository_exists(fact.repository)
-                else:
+                elif isinstance(fact, TagExists):
                     answer = await self._tag_exists(fact.repository, fact.tag)
+                else:  # what the registry supports: the capability probe's last finding
+                    answer = self._found.answer(fact.capability)
                 fact = flow.send(answer)
         except StopIteration as done:
             verdict: Verdict = done.value
             return verdict
 
-    def _refuse_unless_allowed(self, verdict: Verdict) -> None:
+    def _refuse_unless_allowed(self, verdict: Verdict, authorization: str | None) -> None:
         if verdict.reply is Reply.ALLOW:
             return
         if verdict.reply is Reply.CHALLENGE:
             raise self._challenge(verdict.scopes, "authentication required")
+        if verdict.reply is Reply.UNSUPPORTED:
+            # allowed, and the registry is known not to do it (a tag delete before distribution 2.8)
+            lacking = next(f for f, _ in verdict.facts if isinstance(f, UpstreamSupports))
+            raise unsupported_error(lacking.capability, self._found)
         if verdict.reply is Reply.INSUFFICIENT_SCOPE:
-            raise self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
+            challenge = self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
+            if self._rechallenges.repeated(authorization, verdict.scopes):
+                # the same token again after that 401: a 403 with the challenge (rechallenge.py)
+                raise Denied("the token does not grant this access", headers=challenge.headers)
+            raise challenge
         raise Denied("requested access to the resource is denied")
+
+    @property
+    def _found(self) -> Capabilities:
+        return self.capabilities.current if self.capabilities is not None else Capabilities()
 
     def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
         """An upload session answers only the principal it was sealed to (404 to anyone else,
@@ -362,6 +387,8 @@ class RegistryHandler:
                 self.metrics.add("regproxy_uploads_in_flight", -1)
         self.metrics.observe("regproxy_upstream_seconds", time.perf_counter() - upstream_started)
         event.upstream_status = upstream_response.status
+        if parsed.mount is not None and not drop_mount and self.capabilities is not None:
+            self.capabilities.observe_mount(upstream_response.status)
         try:
             if upstream_response.status == 401:
                 # The registry refused regproxy's own credentials: never pass its challenge on.

@@ -28,11 +28,13 @@ from aiohttp import web
 from regproxy.config import Config, HostPort
 from regproxy.errors import ConfigError, UpstreamUnavailable
 from regproxy.metrics import Metrics
+from regproxy.oci.capability import Capabilities
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.connection import operator_reason
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.admin import admin_app
-from regproxy.server.app import STORE, UPSTREAM, TaskOwner, build_app
+from regproxy.server.app import CAPABILITIES, STORE, UPSTREAM, TaskOwner, build_app
 from regproxy.server.connections import GuardedSite, connection_limits
 from regproxy.server.startup import Prepared, prepare
 from regproxy.server.supervisor import Supervisor
@@ -68,10 +70,18 @@ async def _start_admin(admin: web.Application, address: HostPort) -> web.AppRunn
     return runner
 
 
-async def _readiness(store: Store, upstream: UpstreamClient) -> tuple[bool, str]:
+async def _readiness(store: Store, upstream: UpstreamClient, probe: CapabilityProbe) -> tuple[bool, str]:
     if store.policy.generation < 1:
         return False, "no policy set loaded"
-    return await _upstream_ready(upstream, f"ready: policy generation {store.policy.generation}")
+    ready, why = await _upstream_ready(upstream, f"ready: policy generation {store.policy.generation}")
+    return ready, with_capabilities(why, probe.current)
+
+
+def with_capabilities(why: str, found: Capabilities) -> str:
+    """The readiness line with what the last capability probe found (nothing before the first)."""
+    if found.probed_at == 0:
+        return f"{why}; capabilities not probed yet"
+    return f"{why}; {found.detail()}"
 
 
 async def _upstream_ready(upstream: UpstreamClient, ok: str) -> tuple[bool, str]:
@@ -135,7 +145,7 @@ async def serve_process(
         site = GuardedSite(runner, sock, connection_limits(limits), ssl_context=ssl_context)
         await site.start()
         if with_admin and config.admin_listen is not None:
-            admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM]))
+            admin = admin_app(lambda: metrics, lambda: _readiness(app[STORE], app[UPSTREAM], app[CAPABILITIES]))
             admin_runner = await _start_admin(admin, config.admin_listen)
         log.info(
             "regproxy listening on %s (worker %d), upstream %s, policy generation %d",
@@ -195,16 +205,21 @@ def _supervise(config: Config) -> int:
         admin_runner = None
         upstream = UpstreamClient(config.upstream)
         await upstream.start()
+        owner = TaskOwner()
         try:
             if config.admin_listen is not None:
+                # the parent's own probe: what /readyz says of the upstream's capabilities
+                probe = CapabilityProbe(upstream, supervisor.metrics, config.upstream.probe_interval)
+                owner.start(probe.run(), "capability-probe")
                 admin = admin_app(
                     lambda: supervisor.metrics,
-                    lambda: _parent_ready(supervisor, upstream),
+                    lambda: _parent_ready(supervisor, upstream, probe),
                     snapshot_dir=snapshot_dir,
                 )
                 admin_runner = await _start_admin(admin, config.admin_listen)
             return await supervisor.run()
         finally:
+            await owner.close()
             if admin_runner is not None:
                 await admin_runner.cleanup()
             await upstream.close()
@@ -214,13 +229,13 @@ def _supervise(config: Config) -> int:
     return int(uvloop.run(parent()))
 
 
-async def _parent_ready(supervisor: Supervisor, upstream: UpstreamClient) -> tuple[bool, str]:
+async def _parent_ready(supervisor: Supervisor, upstream: UpstreamClient, probe: CapabilityProbe) -> tuple[bool, str]:
     """Ready when every worker serves (running, with a recent metrics snapshot) and the
     upstream accepts regproxy's credentials; otherwise every reason, missing workers named."""
     ready, missing = await asyncio.to_thread(supervisor.ready_workers)
     upstream_ok, upstream_why = await _upstream_ready(upstream, f"ready: {ready} workers")
     if not missing:
-        return upstream_ok, upstream_why
+        return upstream_ok, with_capabilities(upstream_why, probe.current)
     slots = ", ".join(str(slot) for slot in missing)
     why = f"{ready} of {supervisor.config.workers} workers ready; not serving: worker {slots}"
     return False, why if upstream_ok else f"{why}; {upstream_why}"

@@ -80,7 +80,9 @@ def spawn_worker(config: Config, sock: socket.socket, slot: int, snapshot_dir: P
     argv = [sys.executable, "-m", "regproxy.server.worker", str(fd), str(slot), str(snapshot_dir), str(os.getpid())]
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=(fd,))  # noqa: S603 - our own module
     assert process.stdin is not None
-    with process.stdin:
+    # a worker killed before it read its config is reaped like any other death: a broken pipe
+    # here must not stop the supervisor
+    with contextlib.suppress(BrokenPipeError), process.stdin:
         process.stdin.write(dump_config(config, host_key()))
     return process
 

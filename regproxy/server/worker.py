@@ -1,9 +1,9 @@
 """One worker process of a supervised server: ``python -m regproxy.server.worker FD SLOT DIR PPID``.
 
 Started by :mod:`regproxy.server.supervisor` only: the listening socket is inherited as ``FD``,
-the configuration arrives pickled on stdin from the parent (the same user's process, never
-anything else), and metrics snapshots go to ``DIR`` as ``worker-SLOT.json``. ``PPID`` is the
-supervisor's pid: a worker whose supervisor is gone stops.
+the configuration and the host's upload-session key arrive pickled on stdin from the parent
+(the same user's process, never anything else), and metrics snapshots go to ``DIR`` as
+``worker-SLOT.json``. ``PPID`` is the supervisor's pid: a worker whose supervisor is gone stops.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ token: on a 401 it retries once with the token it holds, and fetches a new one o
 that carries a challenge (oras/provider.py ``do_request``, oras/auth/token.py, 0.2.43). A pull
 works in token mode. A push starts with a HEAD of a blob (challenged for ``pull``), so its
 upload then meets 401 ``insufficient_scope`` naming ``pull,push``, as distribution's registry
-answers it; oras-py retries with its pull-only token and gives up. That is pinned below as a
-strict expected failure, so that an oras-py that honours the challenge turns it into a pass.
+answers it; oras-py retries with its pull-only token, and regproxy answers that same token for
+the same scopes with 403 carrying the same challenge (regproxy/server/rechallenge.py), on which
+oras-py fetches a token for the challenged scopes and the push goes through.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ def test_oras_pulls_in_token_mode_what_it_pushed(
     assert pull_text(gate, f"{gate.address}/{repo}:v1", tmp_path / "pulled") == ["hello through regproxy\n"]
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError, reason="oras-py 0.2.43 retries a 401 insufficient_scope with the same token"
-)
-def test_oras_pushes_in_token_mode(gate: Proxy, artifact: Path, tmp_path: Path) -> None:
+def test_oras_pushes_in_token_mode(gate: Proxy, registry: Registry, artifact: Path, tmp_path: Path) -> None:
+    """The upload's 401 insufficient_scope, then (same token again) the 403 with the challenge:
+    oras-py fetches a push token and the push goes through."""
     repo = f"team-a/{unique('oras-token')}/artifact"
-    oras_client(gate, ALICE, "token").push(target=f"{gate.address}/{repo}:v1", files=[artifact.name])
+    pushed = oras_client(gate, ALICE, "token").push(target=f"{gate.address}/{repo}:v1", files=[artifact.name])
+    assert pushed.status_code in (200, 201), pushed.text
+    assert request(registry.url, "GET", f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
     assert pull_text(gate, f"{gate.address}/{repo}:v1", tmp_path / "pulled") == ["hello through regproxy\n"]

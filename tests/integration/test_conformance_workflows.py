@@ -16,6 +16,7 @@ from tests.support import Proxy, Registry, request
 from tests.support.distribution import push_blob
 from tests.support.examples import ADMIN, unique
 from tests.support.oci import random_blob
+from tests.support.operations import wait_for_metric
 
 pytestmark = pytest.mark.integration
 
@@ -84,8 +85,15 @@ def test_a_400_carries_an_oci_error_code(proxy: Proxy, registry: Registry, refer
 
 
 def test_delete_of_a_manifest_by_tag_answers_an_oci_code(proxy: Proxy, registry: Registry) -> None:
+    """distribution 2.8 has no tag deletion (400 DIGEST_INVALID); regproxy, knowing it from its
+    probe, says so in the spec's words (405 UNSUPPORTED) without asking the registry."""
+    wait_for_metric(
+        proxy.admin_url, "regproxy_upstream_probes_total", lambda v: v >= 1, what="the first capability probe"
+    )
     repo = f"team-a/{unique('delete-tag')}"
     direct = request(registry.url, "DELETE", f"/v2/{repo}/manifests/latest")
     proxied = request(proxy.url, "DELETE", f"/v2/{repo}/manifests/latest", auth=ADMIN)
-    assert proxied.status == direct.status
+    assert direct.status == 400
+    assert (proxied.status, proxied.error_codes()) == (405, ["UNSUPPORTED"])
     assert proxied.error_codes()[0] in OCI_CODES
+    assert len(registry.saw(f'"DELETE /v2/{repo}/')) == 1  # the direct one only: never forwarded

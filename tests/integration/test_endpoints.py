@@ -24,6 +24,7 @@ from tests.support import Proxy, Registry, Response, free_port, request
 from tests.support.distribution import push_blob, push_image, put_manifest, session_target, with_param
 from tests.support.examples import ADMIN, ALICE, BOB, unique
 from tests.support.oci import MANIFEST_TYPE, Image, build_image, random_blob
+from tests.support.operations import wait_for_metric
 
 pytestmark = pytest.mark.integration
 
@@ -568,13 +569,18 @@ def test_delete_manifest_by_digest_matches_direct(twin: Twin) -> None:
     assert proxied.status == 404
 
 
-def test_delete_manifest_by_tag_matches_direct(twin: Twin) -> None:
-    # distribution 2.8 cannot delete a tag (it answers 400 DIGEST_INVALID); nor, then, regproxy
+def test_delete_manifest_by_tag_is_unsupported_as_the_registry_cannot(twin: Twin, registry: Registry) -> None:
+    # distribution 2.8 cannot delete a tag (it answers 400 DIGEST_INVALID); regproxy, which
+    # learned it from its probe, answers 405 UNSUPPORTED itself and forwards nothing
+    wait_for_metric(
+        twin.proxy.admin_url, "regproxy_upstream_probes_total", lambda v: v >= 1, what="the first capability probe"
+    )
     image = build_image((4096,))
     seed(twin, image, "latest")
     direct, proxied = twin.call("DELETE", "/v2/{repo}/manifests/latest", auth=ADMIN)
-    twin.assert_same(direct, proxied)
-    assert proxied.status == direct.status
+    assert direct.status == 400
+    assert (proxied.status, proxied.error_codes()) == (405, ["UNSUPPORTED"])
+    assert registry.saw(f'"DELETE /v2/{twin.proxied_repo}/') == []
 
 
 def test_delete_of_a_release_tag_is_denied_and_not_forwarded(twin: Twin, registry: Registry) -> None:

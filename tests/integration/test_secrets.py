@@ -91,11 +91,13 @@ PATHS: dict[str, bytes] = {
     ),
     # bodies: limits and chunk framing
     "manifest-too-large": with_body("PUT", "/v2/team-a/x/manifests/latest", SECRET.encode() * 200_000, AUTH),
-    "trailer-with-authorization": bare("PATCH", "/v2/team-a/x/blobs/uploads/u", ALICE, CHUNKED)
+    # a manifest PUT reads its body (an upload session's PATCH without regproxy's seal is refused
+    # before its body is read, so it would never reach the chunk framing)
+    "trailer-with-authorization": bare("PUT", "/v2/team-a/x/manifests/framing", ALICE, CHUNKED)
     + b"5\r\nhello\r\n0\r\nAuthorization: Basic "
     + BASIC.encode() * 2000
     + b"\r\n\r\n",
-    "chunk-size-is-a-secret": bare("PATCH", "/v2/team-a/x/blobs/uploads/u", ALICE, CHUNKED) + SECRET.encode() + b"\r\n",
+    "chunk-size-is-a-secret": bare("PUT", "/v2/team-a/x/manifests/framing", ALICE, CHUNKED) + SECRET.encode() + b"\r\n",
 }
 
 

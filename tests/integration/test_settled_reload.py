@@ -62,7 +62,9 @@ def test_no_request_is_decided_by_a_half_replaced_set(make_proxy: MakeProxy) -> 
     policies = proxy.policies_dir
     headers = {"Authorization": basic_auth(*BOB), "Accept": MANIFEST_TYPE}
 
-    with LoadLoop(f"{proxy.url}/v2/{repo}/manifests/v1", headers=headers, concurrency=4) as load:
+    # a refusal takes well under a millisecond: the default bound (50 000) can run out before
+    # the 50 replacements (~22 s) are done, and the last wait would then wait for nothing
+    with LoadLoop(f"{proxy.url}/v2/{repo}/manifests/v1", headers=headers, concurrency=4, max_requests=150_000) as load:
         load.wait_for_more(20)
         for n in range(REPLACEMENTS):
             allow_first, deny_last = ("b.yaml", "a.yaml") if n % 2 == 0 else ("a.yaml", "b.yaml")

@@ -6,6 +6,8 @@ token endpoint for exactly the scopes it is challenged with gets exactly what po
   becomes a plain upload (202) and nothing about the source is revealed;
 - a pull-only token on an upload is answered 401 ``error="insufficient_scope"`` naming
   ``pull,push`` when policy would grant push, and 403 DENIED when it would not;
+- the same pull-only token presented again for the same upload is answered 403 ``DENIED`` with
+  the same challenge (oras-py fetches a new token only then); another token still gets the 401;
 - two ``Authorization`` headers are refused with 400, never forwarded.
 """
 
@@ -90,6 +92,27 @@ def test_a_pull_only_token_on_an_upload(gate: Proxy, registry: Registry) -> None
     denied = request(gate.url, "POST", f"/v2/{repo}/blobs/uploads/", headers=bearer(bobs), body=b"")
     assert denied.status == 403 and denied.error_codes() == ["DENIED"]
     assert denied.header("WWW-Authenticate") is None
+    uploads = [line for line in registry.requests()[mark:] if f'"POST /v2/{repo}/blobs/uploads/' in line]
+    assert len(uploads) == 1
+
+
+def test_the_same_token_after_an_insufficient_scope_challenge(gate: Proxy, registry: Registry) -> None:
+    repo = f"team-a/{unique('rechallenge')}/app"
+    mark = len(registry.requests())
+    held = token_for(gate, ALICE, f"repository:{repo}:pull")
+    first = request(gate.url, "POST", f"/v2/{repo}/blobs/uploads/", headers=bearer(held), body=b"")
+    assert first.status == 401 and challenge(first)["error"] == "insufficient_scope"
+    again = request(gate.url, "POST", f"/v2/{repo}/blobs/uploads/", headers=bearer(held), body=b"")
+    assert again.status == 403 and again.error_codes() == ["DENIED"]
+    assert again.header("WWW-Authenticate") == first.header("WWW-Authenticate")
+    # another pull-only token is a first presentation: the 401 challenge, as Docker expects
+    other = token_for(gate, ALICE, f"repository:{repo}:pull")
+    assert other != held
+    fresh = request(gate.url, "POST", f"/v2/{repo}/blobs/uploads/", headers=bearer(other), body=b"")
+    assert fresh.status == 401 and challenge(fresh)["error"] == "insufficient_scope"
+    # the challenged scopes then push
+    better = token_for(gate, ALICE, challenge(again)["scope"])
+    assert request(gate.url, "POST", f"/v2/{repo}/blobs/uploads/", headers=bearer(better), body=b"").status == 202
     uploads = [line for line in registry.requests()[mark:] if f'"POST /v2/{repo}/blobs/uploads/' in line]
     assert len(uploads) == 1
 

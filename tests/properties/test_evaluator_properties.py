@@ -185,7 +185,8 @@ def test_tag_pattern_grants_only_requests_naming_a_matching_tag() -> None:
     assert ResourcePattern("a").matches("a", None)
 
 
-def test_a_tag_deny_refuses_its_tags_not_the_whole_repository() -> None:
+def test_a_tag_deny_refuses_its_tags_and_every_tagless_request_never_other_tags() -> None:
+    """Never narrower than written: a blob or a manifest by digest may be a denied tag's content."""
     deny = Statement(
         "d",
         Effect.DENY,
@@ -194,5 +195,8 @@ def test_a_tag_deny_refuses_its_tags_not_the_whole_repository() -> None:
         (ResourcePattern("a", "prod-*"),),
     )
     assert deny.matches(Action.PULL, "a", "prod-1")
+    assert not deny.matches(Action.PULL, "a", "dev-1")
+    assert deny.matches(Action.PULL, "a", None)
+    assert not deny.matches(Action.PULL, "b", None)
+    # "could some tag of a be allowed?" (token grants, listings): the other tags still could
     assert not deny.matches(Action.PULL, "a", ANY_TAG)
-    assert not deny.matches(Action.PULL, "a", None)

@@ -20,7 +20,6 @@ TESTS = REPO / "tests"
 EXEMPT = {
     "__init__.py": "the package's docstring and __version__ only",
     "__main__.py": "`python -m regproxy`: two lines handing over to cli.main (tested in core/test_cli.py)",
-    "server/run.py": "the process entry point (uvloop, signals, sockets): started by every integration test",
     "server/worker.py": "a worker process's entry point: started by the supervisor in tests/integration",
 }
 

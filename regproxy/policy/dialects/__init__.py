@@ -12,8 +12,8 @@ account) come from the config as a :class:`DialectContext`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Protocol
 
@@ -43,6 +43,16 @@ class DialectContext:
     # Alibaba: the principals that are the Alibaba Cloud account itself ("an Alibaba Cloud
     # account has full access to all resources it owns"): `user:NAME` / `service-account:NAME`.
     alibaba_account_owners: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Callable[..., DialectContext], tuple[tuple[str, object], ...]]:
+        # The supervisor hands each worker its config pickled, and a mappingproxy does not
+        # pickle: the read-only maps travel as plain dicts and are wrapped again on arrival.
+        values = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return _rebuild_context, tuple((k, dict(v) if isinstance(v, MappingProxyType) else v) for k, v in values)
+
+
+def _rebuild_context(*items: tuple[str, object]) -> DialectContext:
+    return DialectContext(**{k: MappingProxyType(v) if isinstance(v, dict) else v for k, v in items})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from regproxy.errors import PolicyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.oci.actions import Action
 from regproxy.policy.dialects import DialectContext, Document
 from regproxy.policy.dialects.attached import build_statements, ip_condition, time_condition
@@ -123,16 +123,21 @@ def compile_iam_json(
         raise PolicyError(where, f"`{k.statement}` must be a non-empty list of statements")
     statements: list[Statement] = []
     warnings: list[PolicyError] = []
+    errors: list[PolicyError] = []  # every statement's first error, not only the document's first
     ids: set[str] = set()
     for index, item in enumerate(raw):
         item_where = SourceLocation(location.file, raw.line_of(index))
-        if not isinstance(item, JsonObject):
-            raise PolicyError(item_where, "a statement is a JSON object")
-        sid = _sid(item, item_where, index, k)
-        if sid in ids:
-            raise PolicyError(item_where, f"statement id `{sid}` is used twice (check `{k.sid}`)")
-        ids.add(sid)
-        statements.extend(_statement(item, item_where, f"{name}#{sid}", v, context, warnings))
+        try:
+            if not isinstance(item, JsonObject):
+                raise PolicyError(item_where, "a statement is a JSON object")
+            sid = _sid(item, item_where, index, k)
+            if sid in ids:
+                raise PolicyError(item_where, f"statement id `{sid}` is used twice (check `{k.sid}`)")
+            ids.add(sid)
+            statements.extend(_statement(item, item_where, f"{name}#{sid}", v, context, warnings))
+        except PolicyError as exc:
+            errors.append(exc)
+    PolicyErrors.raise_any(errors)
     return Document(name, v.dialect, tuple(statements), location, needs_binding=True, warnings=tuple(warnings))
 
 

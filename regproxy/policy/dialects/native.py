@@ -105,10 +105,7 @@ def compile_native(data: Any, location: SourceLocation) -> Document:
             continue
         seen.add(statement.id)
         statements.append(statement)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise PolicyErrors(errors)
+    PolicyErrors.raise_any(errors)
     return Document(stem, NativeDialect.name, tuple(statements), location, needs_binding=False)
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from regproxy.errors import PolicyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
 from regproxy.policy.conditions import NotInGroup
 from regproxy.policy.dialects import DialectContext, Document, Setting
@@ -183,8 +183,14 @@ class OciDialect:
 
     def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
         compartments = _compartment_namespaces(context.oci_compartments)
-        parsed = Parser(text, location).statements()
-        statements = [s for p in parsed for s in _compile(p, location.file, context, compartments)]
+        parsed, errors = Parser(text, location).parse()
+        statements: list[Statement] = []
+        for one in parsed:
+            try:
+                statements.extend(_compile(one, location.file, context, compartments))
+            except PolicyError as exc:
+                errors.append(exc)
+        PolicyErrors.raise_any(sorted(errors, key=lambda e: e.location.line))
         stem = location.file.rsplit("/", 1)[-1]
         return Document(stem, self.name, tuple(statements), location, needs_binding=False)
 

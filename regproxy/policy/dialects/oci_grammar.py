@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from regproxy.errors import PolicyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.policy.model import Effect, PrincipalRef, PrincipalSelector
 from regproxy.policy.patterns import NameTest
 
@@ -73,7 +73,8 @@ class _Token:
         return "the end of the document" if self.kind == "end" else f"`{self.text}`"
 
 
-def _tokens(text: str, location: SourceLocation) -> list[_Token]:
+def _tokens(text: str, location: SourceLocation, errors: list[PolicyError]) -> list[_Token]:
+    """The tokens of ``text``; a character no token starts with is an error in ``errors``, skipped."""
     lines = ["" if line.lstrip().startswith("#") else line for line in text.split("\n")]
     out: list[_Token] = []
     line = 1
@@ -84,8 +85,9 @@ def _tokens(text: str, location: SourceLocation) -> list[_Token]:
         elif kind == "bad":
             where = SourceLocation(location.file, line)
             if m.group() == '"':
-                raise PolicyError(where, "values are quoted with single quotes ('...')")
-            raise PolicyError(where, f"unexpected character `{m.group()}`")
+                errors.append(PolicyError(where, "values are quoted with single quotes ('...')"))
+            else:
+                errors.append(PolicyError(where, f"unexpected character `{m.group()}`"))
         elif kind != "space":
             out.append(_Token(kind, m.group(), line))
     out.append(_Token("end", "", out[-1].line if out else line))  # errors point at the last word
@@ -124,7 +126,8 @@ class Parser:
     """OCI policy text → :class:`Parsed` statements; knows nothing of the deployment."""
 
     def __init__(self, text: str, location: SourceLocation) -> None:
-        self.tokens = _tokens(text, location)
+        self._token_errors: list[PolicyError] = []
+        self.tokens = _tokens(text, location, self._token_errors)
         self.pos = 0
         self.file = location.file
 
@@ -145,16 +148,41 @@ class Parser:
             raise self.fail(token, f"expected `{word}` after {after}, found {token.shown()}")
 
     def statements(self) -> list[Parsed]:
+        """Every statement; raises every error of the document together."""
+        parsed, errors = self.parse()
+        PolicyErrors.raise_any(errors)
+        return parsed
+
+    def parse(self) -> tuple[list[Parsed], list[PolicyError]]:
+        """The statements that parse and the first error of each one that does not: after an
+        error, parsing resumes at the next line that starts with a statement's first word."""
         out: list[Parsed] = []
+        errors: list[PolicyError] = []
         while self.peek().kind != "end":
-            start = self.peek()
-            if out and self.tokens[self.pos - 1].line == start.line:
-                # Statement ids are <file>#<line>: each statement starts on a line of its own.
-                if start.is_word("allow", "deny"):
-                    raise self.fail(start, "a second statement starts on this line; start it on a new line")
-                raise self.fail(start, f"unexpected {start.shown()} after the statement")
-            out.append(self.statement())
-        return out
+            start = self.pos
+            try:
+                token = self.peek()
+                if self.pos > 0 and self.tokens[self.pos - 1].line == token.line:
+                    # Statement ids are <file>#<line>: each statement starts on a line of its own.
+                    if token.is_word("allow", "deny"):
+                        raise self.fail(token, "a second statement starts on this line; start it on a new line")
+                    raise self.fail(token, f"unexpected {token.shown()} after the statement")
+                out.append(self.statement())
+            except PolicyError as exc:
+                errors.append(exc)
+                self._resume(start)
+        # the first bad character is the error of its line: the rest of that line is noise
+        first_bad = {e.location.line: e for e in reversed(self._token_errors)}
+        errors = [*first_bad.values(), *(e for e in errors if e.location.line not in first_bad)]
+        return out, sorted(errors, key=lambda e: e.location.line)
+
+    def _resume(self, start: int) -> None:
+        self.pos = max(self.pos, start + 1)
+        while self.peek().kind != "end":
+            token, previous = self.peek(), self.tokens[self.pos - 1]
+            if previous.line < token.line and token.is_word("allow", "deny", "endorse", "admit", "define"):
+                return
+            self.pos += 1
 
     def statement(self) -> Parsed:
         first = self.take()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from regproxy.errors import PolicyError, SourceLocation
+from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.identity.credential_scopes import credential_scope as identity_credential_scope
 from regproxy.identity.principal import CredentialScope, compile_repository_glob
 from regproxy.oci import grammar
@@ -247,29 +247,40 @@ class ThalassaDialect:
         if not isinstance(data, LineDict):
             raise PolicyError(location, "a thalassa role is a mapping with `rules`")
         where = at(location, data)
+        errors: list[PolicyError] = []  # every error of the role and of each rule, in one run
         unknown = set(data) - _ROLE_KEYS
         if unknown:
-            raise PolicyError(where, f"unknown key `{sorted(unknown)[0]}` in role")
+            errors.append(PolicyError(where, f"unknown key `{sorted(unknown)[0]}` in role"))
         stem = location.file.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix(".thalassa")
-        name = _optional_name(data, "name", where) or stem
-        slug = _optional_name(data, "slug", where)
-        aliases = (slug,) if slug and slug != name else ()
-        for n in (name, *aliases):
-            if n in BUILTIN_NAMES:
-                raise PolicyError(where, f"role name `{n}` is a built-in thalassa policy")
+        name, aliases = stem, tuple[str, ...]()
+        try:
+            name = _optional_name(data, "name", where) or stem
+            slug = _optional_name(data, "slug", where)
+            aliases = (slug,) if slug and slug != name else ()
+        except PolicyError as exc:
+            errors.append(exc)
+        for role_name in (name, *aliases):
+            if role_name in BUILTIN_NAMES:
+                errors.append(PolicyError(where, f"role name `{role_name}` is a built-in thalassa policy"))
         for key in ("labels", "annotations"):
             if key in data and not isinstance(data[key], dict):
-                raise PolicyError(where, f"`{key}` must be a mapping")
+                errors.append(PolicyError(where, f"`{key}` must be a mapping"))
         if "description" in data and not isinstance(data["description"], str):
-            raise PolicyError(where, "`description` must be a string")
+            errors.append(PolicyError(where, "`description` must be a string"))
         rules = data.get("rules")
         if not isinstance(rules, list) or not rules:
-            raise PolicyError(where, "`rules` must be a non-empty list")
+            errors.append(PolicyError(where, "`rules` must be a non-empty list"))
+            rules = []
         statements: list[Statement] = []
         for n, raw in enumerate(rules, start=1):
-            statement = _parse_rule(raw, at(where, raw), name, n)
+            try:
+                statement = _parse_rule(raw, at(where, raw), name, n)
+            except PolicyError as exc:
+                errors.append(exc)
+                continue
             if statement is not None:
                 statements.append(statement)
+        PolicyErrors.raise_any(errors)
         return Document(name, self.name, tuple(statements), location, needs_binding=True, aliases=aliases)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:

@@ -95,3 +95,25 @@ def test_answers_and_warnings() -> None:
     )
     [warning] = tag_qualified_warnings(PolicySet((statement,), 1, "h"))
     assert "`a:v*`" in warning and "write `a`" in warning
+
+
+def test_explain_says_what_the_registry_supports_is_not_known_here() -> None:
+    """The server's probe answers that fact; explain cannot, and says so (unknown forwards)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from regproxy.authorization.explain import explain, render  # noqa: PLC0415
+    from regproxy.authorization.verdict import Reply  # noqa: PLC0415
+    from regproxy.identity.principal import PrincipalKind, make_principal  # noqa: PLC0415
+    from regproxy.policy.evaluate import compile_policy  # noqa: PLC0415
+    from regproxy.policy.model import RequestContext  # noqa: PLC0415
+
+    statement = Statement(
+        "s", Effect.ALLOW, (PrincipalRef.parse("everyone"),), frozenset({Action.DELETE_TAG}), (ResourcePattern("a"),)
+    )
+    policy_set = PolicySet((statement,), 1, "h")
+    alice = make_principal(PrincipalKind.USER, "alice")
+    request = request_from_action(Action.DELETE_TAG, "a", "v1")
+    verdict = explain(request, RequestContext(alice, None, datetime.now(UTC)), compile_policy(policy_set), None, None)
+    assert verdict.reply is Reply.ALLOW
+    lines = render(verdict, request, alice, policy_set)
+    assert "  fact: the registry supports tag-deletion: not known here" in "\n".join(lines)

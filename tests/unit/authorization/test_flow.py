@@ -15,7 +15,15 @@ from itertools import product
 import pytest
 
 from regproxy.authorization.flow import authorize, decide
-from regproxy.authorization.verdict import Answer, Fact, Reply, RepositoryExists, TagExists, Verdict
+from regproxy.authorization.verdict import (
+    Answer,
+    Fact,
+    Reply,
+    RepositoryExists,
+    TagExists,
+    UpstreamSupports,
+    Verdict,
+)
 from regproxy.identity.principal import (
     ANONYMOUS,
     CredentialScope,
@@ -27,6 +35,7 @@ from regproxy.identity.principal import (
 )
 from regproxy.identity.scope import access_to_scope
 from regproxy.oci.actions import ALL_ACTIONS, Action
+from regproxy.oci.capability import Capability
 from regproxy.oci.routes import parse_request
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.model import (
@@ -71,13 +80,22 @@ ANSWERS: list[Answer] = [True, False, None]
 
 
 def run(
-    principal: Principal, method: str, path: str, query: str = "", *, repo: Answer = None, tag: Answer = None
+    principal: Principal,
+    method: str,
+    path: str,
+    query: str = "",
+    *,
+    repo: Answer = None,
+    tag: Answer = None,
+    supports: Answer = None,
 ) -> tuple[Verdict, list[Fact]]:
     asked: list[Fact] = []
 
     def answer(fact: Fact) -> Answer:
         asked.append(fact)
-        return repo if isinstance(fact, RepositoryExists) else tag
+        if isinstance(fact, RepositoryExists):
+            return repo
+        return tag if isinstance(fact, TagExists) else supports
 
     request = parse_request(method, path, query, {})
     return decide(request, RequestContext(principal, None, NOW), POLICY, answer), asked
@@ -142,9 +160,39 @@ def test_every_route_and_fact_for_a_principal_whose_facts_matter(
 def test_a_principal_allowed_everything_never_asks_a_fact(
     route: tuple[str, str, str], repo: Answer, tag: Answer
 ) -> None:
+    """Nothing about the repository or its tags; a delete asks what the registry supports."""
     verdict, asked = run(CAROL, *route, repo=repo, tag=tag)
-    assert verdict.reply is Reply.ALLOW and asked == []
+    assert verdict.reply is Reply.ALLOW
+    assert [f for f in asked if not isinstance(f, UpstreamSupports)] == []
     assert "carol" in verdict.decision.statements
+
+
+@pytest.mark.parametrize(
+    ("path", "capability"),
+    [
+        pytest.param("/v2/team/app/manifests/v1", Capability.TAG_DELETION, id="tag"),
+        pytest.param(f"/v2/team/app/manifests/{D}", Capability.MANIFEST_DELETION, id="digest"),
+    ],
+)
+@pytest.mark.parametrize("supports", ANSWERS, ids=["yes", "no", "cannot-tell"])
+def test_an_allowed_delete_asks_what_the_registry_supports(path: str, capability: Capability, supports: Answer) -> None:
+    verdict, asked = run(CAROL, "DELETE", path, supports=supports)
+    assert asked == [UpstreamSupports(capability)]
+    assert verdict.facts == ((UpstreamSupports(capability), supports),)
+    # only a known "no" refuses, and the decision stays an allow (audited as allowed)
+    assert verdict.reply is (Reply.UNSUPPORTED if supports is False else Reply.ALLOW)
+    assert verdict.decision.outcome is Outcome.ALLOWED and "carol" in verdict.decision.statements
+
+
+@pytest.mark.parametrize("principal", [ALICE, ANONYMOUS], ids=["refused", "anonymous"])
+def test_a_refused_delete_never_asks_the_registry(principal: Principal) -> None:
+    verdict, asked = run(principal, "DELETE", "/v2/team/app/manifests/v1", supports=False)
+    assert asked == [] and verdict.reply in (Reply.DENY, Reply.CHALLENGE)
+
+
+def test_a_blob_delete_needs_nothing_of_the_registry() -> None:
+    verdict, asked = run(CAROL, "DELETE", f"/v2/team/app/blobs/{D}", supports=False)
+    assert (verdict.reply, asked) == (Reply.ALLOW, [])
 
 
 @pytest.mark.parametrize("route", ROUTES)

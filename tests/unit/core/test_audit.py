@@ -71,3 +71,24 @@ async def test_only_a_full_queue_drops_and_each_drop_is_counted(tmp_path: Path) 
     await asyncio.gather(writer, return_exceptions=True)
     assert written(tmp_path / "audit.log") == ["r0", "r1"]
     assert (audit.written, audit.dropped) == (2, 3)
+
+
+def test_the_facts_a_decision_used_are_named_with_their_answers() -> None:
+    from regproxy.audit import audit_facts  # noqa: PLC0415 - the one test of it
+    from regproxy.authorization.verdict import RepositoryExists, TagExists, UpstreamSupports  # noqa: PLC0415
+    from regproxy.oci.capability import Capability  # noqa: PLC0415
+
+    facts = audit_facts(((RepositoryExists("team-a/app"), False), (TagExists("team-a/app", "v1"), None)))
+    assert facts == (
+        {"fact": "repository-exists", "repository": "team-a/app", "answer": False},
+        {"fact": "tag-exists", "repository": "team-a/app", "tag": "v1", "answer": None},
+    )
+    line = event(0)
+    line.facts, line.reason = facts, "registry_scope_missing"
+    decoded = json.loads(line.to_json())
+    assert decoded["facts"][1] == {"fact": "tag-exists", "repository": "team-a/app", "tag": "v1", "answer": None}
+    assert decoded["reason"] == "registry_scope_missing"
+    assert (json.loads(event(1).to_json())["facts"], json.loads(event(1).to_json())["reason"]) == ([], "")
+    assert audit_facts(((UpstreamSupports(Capability.TAG_DELETION), False),)) == (
+        {"fact": "upstream-supports", "capability": "tag-deletion", "answer": False},
+    )

@@ -33,6 +33,21 @@ def test_check_reports_every_error_with_file_and_line(tmp_path: Path, capsys: py
     assert "a.yaml:2:" in err and "b.yaml:2:" in err and "2 error(s)" in err
 
 
+def test_check_reports_every_error_of_every_dialect_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.policy.test_load import FILES  # noqa: PLC0415 - the same files, several errors each
+
+    for name, text, _ in FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    expected = [f"{name}:{line}:" for name, _, lines in FILES for line in lines]
+    assert all(where in err for where in expected), err
+    assert f"{len(expected)} error(s)" in err
+
+
 @pytest.mark.parametrize(
     ("principal", "action", "repository", "code", "first_line"),
     [

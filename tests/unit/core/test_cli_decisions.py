@@ -133,10 +133,21 @@ def test_explain_refuses_what_does_not_exist(
     assert message in capsys.readouterr().err
 
 
-def test_check_warns_for_each_tag_qualified_statement(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(EXAMPLES / "policies")]) == 0
-    err = capsys.readouterr().err
-    assert "release-tags-are-immutable" in err and "team-a/**:v*" in err and err.startswith("warning: ")
+def test_check_warns_for_tag_qualified_allows_and_for_tag_denies_of_pull_or_push(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "statements:\n"
+        "  - {id: release-pull, effect: allow, principals: [user:bob], actions: [pull], resources: ['t/app:release-*']}\n"
+        "  - {id: no-prod, effect: deny, principals: [user:bob], actions: [pull], resources: ['t/app:prod-*']}\n"
+        "  - {id: immutable, effect: deny, principals: ['*'], actions: [tag-overwrite], resources: ['t/**:v*']}\n"
+    )
+    assert main(["check", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split("`")[1] for line in err] == ["p.yaml#release-pull", "p.yaml#no-prod"], err
+    assert "grants only requests naming a matching tag" in err[0]
+    assert "also refuses every blob and manifest by digest of `t/app`" in err[1]
+    # a deny of tag words (create, overwrite, delete-tag) always names its tag: nothing to warn
 
 
 def test_check_reports_errors_of_the_policies_and_of_the_identities_in_one_run(

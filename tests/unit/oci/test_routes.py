@@ -341,3 +341,10 @@ def test_an_upload_seal_is_taken_out_of_what_is_forwarded() -> None:
     parsed = parse_request("PATCH", "/v2/a/blobs/uploads/u1", "_state=abc&_regproxy=seal", {})
     assert parsed.upload_seal == "seal"
     assert parsed.target() == "/v2/a/blobs/uploads/u1?_state=abc"
+
+
+def test_only_the_last_seal_is_ours_an_earlier_one_is_forwarded() -> None:
+    """In front of another regproxy its seal comes first and travels on to it."""
+    parsed = parse_request("PATCH", "/v2/a/blobs/uploads/u1", "_state=abc&_regproxy=inner&_regproxy=ours", {})
+    assert parsed.upload_seal == "ours"
+    assert parsed.target() == "/v2/a/blobs/uploads/u1?_state=abc&_regproxy=inner"

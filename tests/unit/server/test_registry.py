@@ -3,17 +3,23 @@ here; tests/properties holds it to `regproxy explain` over random policies)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
-from regproxy.authorization.verdict import Reply, RepositoryExists, TagExists
+import pytest
+
+from regproxy.authorization.verdict import Reply, RepositoryExists, TagExists, Verdict
 from regproxy.config import Config
+from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.identities import Identities
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, make_principal
 from regproxy.metrics import Metrics
 from regproxy.oci.actions import Action
+from regproxy.oci.capability import Capabilities, Capability, Support, unknown_support
 from regproxy.oci.routes import parse_request
 from regproxy.policy.evaluate import compile_policy
-from regproxy.policy.model import Effect, PolicySet, PrincipalRef, RequestContext, ResourcePattern, Statement
+from regproxy.policy.model import Effect, Outcome, PolicySet, PrincipalRef, RequestContext, ResourcePattern, Statement
+from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.reload import Store
 from regproxy.server.authentication import Authentication
@@ -89,3 +95,66 @@ async def test_a_tag_push_asks_whether_the_tag_exists_and_overwriting_needs_its_
 
 async def test_an_unknown_answer_takes_the_stricter_branch() -> None:
     assert await decide(ALICE, "PUT", "/v2/team/app/manifests/v1", Asked(tag=None)) is Reply.DENY
+
+
+# -- what the registry cannot do ----------------------------------------------------------------
+def probe_finding(support: Support) -> CapabilityProbe:
+    config = Config()
+    probe = CapabilityProbe(UpstreamClient(config.upstream), Metrics(), 0)
+    probe.current = Capabilities(
+        reachable=True,
+        api_version="registry/2.0",
+        support=unknown_support() | {Capability.TAG_DELETION: support},
+        problem="",
+        probed_at=1.0,
+    )
+    return probe
+
+
+CAROL_DELETES = compile_policy(
+    PolicySet(
+        (
+            Statement(
+                "carol", Effect.ALLOW, (PrincipalRef.parse("user:carol"),), frozenset({Action.DELETE_TAG}),
+                (ResourcePattern("team/*"),),
+            ),
+        ),
+        1,
+        "h",
+    )
+)  # fmt: skip
+CAROL = make_principal(PrincipalKind.USER, "carol")
+DELETE_TAG = parse_request("DELETE", "/v2/team/app/manifests/v1", "", {})
+
+
+def with_probe(probe: CapabilityProbe | None) -> RegistryHandler:
+    config = Config()
+    store = Store(CAROL_DELETES, Identities())
+    return RegistryHandler(
+        config, store, UpstreamClient(config.upstream), Authentication(()), Metrics(), None, capabilities=probe
+    )
+
+
+def decided(handler: RegistryHandler, principal: Principal) -> Verdict:
+    return asyncio.run(handler._authorize(DELETE_TAG, RequestContext(principal, None, NOW), CAROL_DELETES))
+
+
+def test_an_allowed_request_the_registry_cannot_do_is_unsupported() -> None:
+    handler = with_probe(probe_finding(Support.NO))
+    verdict = decided(handler, CAROL)
+    assert verdict.reply is Reply.UNSUPPORTED and verdict.decision.outcome is Outcome.ALLOWED
+    with pytest.raises(OciError) as refused:
+        handler._refuse_unless_allowed(verdict, None)
+    assert (refused.value.status, refused.value.code) == (405, ErrorCode.UNSUPPORTED)
+    assert refused.value.detail == {"capability": "tag-deletion", "upstream": "registry/2.0"}
+
+
+@pytest.mark.parametrize("support", [Support.YES, Support.UNKNOWN], ids=["yes", "unknown"])
+def test_only_a_known_no_refuses(support: Support) -> None:
+    assert decided(with_probe(probe_finding(support)), CAROL).reply is Reply.ALLOW
+    assert decided(with_probe(None), CAROL).reply is Reply.ALLOW  # no probe: nothing refused on its account
+
+
+def test_a_refused_caller_learns_nothing_of_the_registry() -> None:
+    verdict = decided(with_probe(probe_finding(Support.NO)), BOB)
+    assert verdict.reply is Reply.DENY and verdict.facts == ()

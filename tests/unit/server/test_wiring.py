@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.sts import StsAuthenticator
 from regproxy.identity.token_auth import TokenAuthenticator
@@ -53,3 +55,18 @@ def test_replicas_with_one_signing_key_share_the_upload_session_key(tmp_path: Pa
     (tmp_path / "c.yaml").write_text(f"policies: policies\ntokens:\n  signing_key: {other}\n")
     assert upload_session_key(load_keyset(load_config(tmp_path / "c.yaml", env={}))) != upload_session_key(first)
     assert upload_session_key(None) == upload_session_key(None)  # the workers of one process tree
+
+
+def test_a_worker_takes_its_supervisors_host_key() -> None:
+    """Workers are new interpreters: each would make its own key, and an upload opened on one
+    worker would be unknown to the next; the supervisor's key travels to them instead."""
+    from regproxy.server.wiring import adopt_host_key, host_key  # noqa: PLC0415
+
+    mine = host_key()
+    try:
+        adopt_host_key(b"s" * 32)
+        assert upload_session_key(None) == b"s" * 32 == host_key()
+        with pytest.raises(ValueError, match="16 bytes"):
+            adopt_host_key(b"short")
+    finally:
+        adopt_host_key(mine)

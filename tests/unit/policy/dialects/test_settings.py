@@ -91,3 +91,20 @@ def test_every_section_key_is_documented() -> None:
     for key in config_keys():
         if key.count(".") == 2:
             assert f"`{key}`" in readme, key
+
+
+def test_the_dialect_context_survives_the_pickle_a_worker_receives() -> None:
+    """The supervisor pickles the config for each worker; the read-only maps come back read-only."""
+    import pickle  # noqa: PLC0415 - only this test pickles
+    from types import MappingProxyType  # noqa: PLC0415
+
+    from regproxy.config import Config  # noqa: PLC0415
+    from regproxy.policy.dialects import DialectContext  # noqa: PLC0415
+
+    context = DialectContext(
+        thalassa_projects=MappingProxyType({"web": ("web-*",)}), alibaba_account_owners=("user:root",)
+    )
+    restored = pickle.loads(pickle.dumps(context))
+    assert restored == context
+    assert isinstance(restored.thalassa_projects, MappingProxyType)
+    assert pickle.loads(pickle.dumps(Config())) == Config()

@@ -412,7 +412,12 @@ ROLE_ERRORS = [
         2,
         "unknown key `permission` in rule 1",
     ),
-    ("unknown-role-key", "rule: []\n", 1, "unknown key `rule` in role"),
+    (
+        "unknown-role-key",
+        "rule: []\nrules:\n  - resources: ['*']\n    permissions: [pull]\n",
+        1,
+        "unknown key `rule` in role",
+    ),
     ("empty-rules", "name: r\nrules: []\n", 1, "`rules` must be a non-empty list"),
     (
         "empty-permissions",
