@@ -30,7 +30,7 @@ from regproxy.authorization.explain import (
     request_from_path,
     tag_qualified_warnings,
 )
-from regproxy.config import Config, load_config
+from regproxy.config import Config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.session_policy import SessionPolicy
@@ -44,6 +44,7 @@ from regproxy.policycode.cli import add_policy_code_commands
 from regproxy.proxy.capabilities import probe_upstream_once
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
+from regproxy.settings.files import load_config
 
 T = TypeVar("T")
 

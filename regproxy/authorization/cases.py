@@ -42,7 +42,7 @@ from regproxy.identity.identities import Identities
 from regproxy.oci.actions import Action
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import Outcome, PolicySet, RequestContext
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, line_of, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, line_of, load_yaml
 
 REPLIES = frozenset(r.value for r in Reply)
 OUTCOMES = frozenset(o.value for o in Outcome)

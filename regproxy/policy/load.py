@@ -30,7 +30,7 @@ from regproxy.errors import PolicyError, PolicyErrors, RegproxyError, SourceLoca
 from regproxy.policy.dialects import DialectContext, Document
 from regproxy.policy.dialects.registry import DIALECTS
 from regproxy.policy.model import PolicySet, PrincipalRef, Statement
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 BINDINGS_FILE = "bindings.yaml"
 TEST_SUFFIXES = (".test.yaml", ".test.yml")  # decision tests beside the documents, not policies

@@ -19,7 +19,7 @@ from typing import Any
 from regproxy.authorization import public_statements
 from regproxy.authorization.matrix import access_matrix
 from regproxy.authorization.replay import Replayer
-from regproxy.config import Config, load_config
+from regproxy.config import Config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.identities import Identities
 from regproxy.oci import grammar
@@ -29,6 +29,7 @@ from regproxy.policycode.diff import diff_lines, render_json, render_text
 from regproxy.policycode.matrix import matrix_records, render_csv, render_matrix
 from regproxy.policycode.suite import configured_test_files, find_test_files, junit_xml, render_report, run_suite
 from regproxy.reload import load_identities_file, read_policy_files
+from regproxy.settings.files import load_config
 
 
 class Refused(Exception):

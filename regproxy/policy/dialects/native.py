@@ -34,7 +34,7 @@ from regproxy.oci.actions import Action, expand_action_pattern
 from regproxy.policy.conditions import ClaimMatches, CredentialScopeIn, SourceAddressIn, TimeWindow
 from regproxy.policy.dialects import DialectContext, Document
 from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
-from regproxy.policy.yamlsource import YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import YamlSyntaxError, at, load_yaml
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _STATEMENT_KEYS = frozenset(

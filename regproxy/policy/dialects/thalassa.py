@@ -48,7 +48,7 @@ from regproxy.oci.actions import DELETE_ACTIONS, Action
 from regproxy.policy.dialects import DialectContext, Document, Setting
 from regproxy.policy.model import Effect, PrincipalRef, ResourcePattern, Statement
 from regproxy.policy.patterns import NamespaceScopedPattern
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 # The config section `dialects.thalassa` (policies/README.md, "Configuration").
 SETTINGS = (

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import HostPort, load_config
+from regproxy.config import HostPort
 from regproxy.errors import ConfigError
+from regproxy.settings.files import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
