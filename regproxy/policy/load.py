@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from regproxy.errors import PolicyError, PolicyErrors, RegproxyError, SourceLocation
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import Binding, DialectContext, Document
 from regproxy.policy.dialects.registry import DIALECTS
 from regproxy.policy.model import PolicySet, PrincipalRef, Statement
 from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
@@ -177,7 +177,7 @@ def _apply(
     doc = next(iter(unique.values()))
     dialect = DIALECTS[doc.dialect]
     try:
-        return dialect.bind(doc, binding.principals, binding.project, binding.id, context)
+        return dialect.bind(doc, Binding(binding.principals, binding.project, binding.id), context)
     except PolicyError as exc:
         # bind() cannot know the binding's line: an error it raises at bindings.yaml gets it here.
         if exc.location == SourceLocation(BINDINGS_FILE, 0):

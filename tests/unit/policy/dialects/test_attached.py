@@ -11,7 +11,7 @@ import pytest
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.identity.principal import PrincipalKind, make_principal
 from regproxy.oci.actions import Action
-from regproxy.policy.dialects import Document
+from regproxy.policy.dialects import Binding, Document
 from regproxy.policy.dialects.attached import bind_statements, build_statements, ip_condition, time_condition
 from regproxy.policy.model import Effect, PrincipalRef, RequestContext, ResourcePattern
 
@@ -53,12 +53,12 @@ def test_binding_attaches_a_document_to_named_principals_only() -> None:
     )
     document = Document("doc", "alibaba", (statement,), WHERE, needs_binding=True)
     alice = (PrincipalRef.parse("user:alice"),)
-    (bound,) = bind_statements(document, alice, None, "b1")
+    (bound,) = bind_statements(document, Binding(alice, None, "b1"))
     assert (bound.id, bound.principals) == ("b1/doc#0", alice)
     with pytest.raises(PolicyError, match="take no `project`"):
-        bind_statements(document, alice, "p", "b1")
+        bind_statements(document, Binding(alice, "p", "b1"))
     with pytest.raises(PolicyError, match="not to `everyone`"):
-        bind_statements(document, (PrincipalRef.parse("everyone"),), None, "b1")
+        bind_statements(document, Binding((PrincipalRef.parse("everyone"),), None, "b1"))
 
 
 def test_ip_conditions_and_their_negation() -> None:

@@ -15,7 +15,7 @@ import pytest
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.identity.principal import ANONYMOUS, Principal, PrincipalKind, make_principal
 from regproxy.oci.actions import ALL_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext
+from regproxy.policy.dialects import Binding, DialectContext
 from regproxy.policy.dialects.oci import OciDialect, RepositoryNamePattern
 from regproxy.policy.evaluate import compile_policy, evaluate_reference
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
@@ -998,7 +998,7 @@ def test_bind_raises_policy_error() -> None:
     """bind() itself refuses, at bindings.yaml (the loader adds the line)."""
     document = OciDialect().compile_document(VIEWERS_TENANCY, _loc(), CONTEXT)
     with pytest.raises(PolicyError, match="names its own groups"):
-        OciDialect().bind(document, (), None, "b1", CONTEXT)
+        OciDialect().bind(document, Binding((), None, "b1"), CONTEXT)
 
 
 def test_top_level_policy_file() -> None:

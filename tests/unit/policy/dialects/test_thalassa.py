@@ -14,14 +14,14 @@ import pytest
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.identity.principal import Principal, PrincipalKind, make_principal
 from regproxy.oci.actions import ALL_ACTIONS, Action
-from regproxy.policy.dialects import DialectContext
+from regproxy.policy.dialects import Binding, DialectContext
 from regproxy.policy.dialects.registry import DIALECTS
-from regproxy.policy.dialects.thalassa import (
+from regproxy.policy.dialects.thalassa import ThalassaDialect
+from regproxy.policy.dialects.thalassa_iam import (
     BUILTIN_ROLES,
     PERMISSION_ACTIONS,
     IamResource,
     Permission,
-    ThalassaDialect,
     credential_scope,
 )
 from regproxy.policy.evaluate import compile_policy, evaluate_reference
@@ -495,7 +495,7 @@ def test_bind_reports_at_bindings_file() -> None:
     """bind() raises at bindings.yaml without a line; the loader supplies the line."""
     (viewer,) = [d for d in ThalassaDialect().builtins(CONTEXT) if d.name == "registry:viewer"]
     with pytest.raises(PolicyError) as info:
-        ThalassaDialect().bind(viewer, (), "Z", "b", CONTEXT)
+        ThalassaDialect().bind(viewer, Binding((), "Z", "b"), CONTEXT)
     assert info.value.location == SourceLocation("bindings.yaml")
 
 
