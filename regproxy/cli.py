@@ -35,6 +35,7 @@ from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.session_policy import SessionPolicy
 from regproxy.identity.sts import issue_credential
+from regproxy.logs import setup_logging
 from regproxy.oci.actions import Action
 from regproxy.oci.capability import capability_warnings
 from regproxy.policy.evaluate import compile_policy
@@ -47,30 +48,6 @@ from regproxy.server.tokens import MAX_STS_TTL, load_keyset
 from regproxy.settings.files import load_config
 
 T = TypeVar("T")
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data)
-
-
-def setup_logging(config: Config) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if config.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(config.log_level.upper())
 
 
 def _config(args: argparse.Namespace, **overrides: Any) -> Config:
