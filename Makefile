@@ -49,7 +49,8 @@ unit: deps-test
 	$(BIN)/python -m pytest tests/unit
 
 # pytest with branch coverage of regproxy/ ([tool.coverage] in pyproject.toml); about twice the
-# CPU of a plain run, so not part of `make test`.
+# CPU of a plain run, so not part of `make test`. Fails under the floor ([tool.coverage.report]
+# fail_under), which only rises (tests/unit/test_coverage_floor.py).
 coverage: deps-test
 	$(BIN)/python -m pytest --cov --cov-report=term
 

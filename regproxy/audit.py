@@ -79,6 +79,16 @@ class AuditEvent:
     failure: str = ""
     scopes: tuple[str, ...] = ()  # /token: the access granted, as `type:name:actions`
     pid: int = 0  # the process that decided: with several workers, which one
+    # What a replay of the decision needs besides the above (`regproxy diff`, README "Audit
+    # log"): ids, names, globs and action words, never a secret.
+    groups: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    credential_scope: dict[str, object] | None = None  # the credential's bound: name and grants
+    token_access: dict[str, object] | None = None  # a regproxy access token's own `access`
+    query: str = ""  # only the query parameters a decision reads: mount, from, tag
+    # shadow_policies: what the candidate set would have answered (a reply word), and by which statements
+    shadow_decision: str = ""
+    shadow_statements: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         return orjson.dumps(self) + b"\n"  # orjson writes dataclasses natively, fields in order

@@ -30,45 +30,24 @@ from regproxy.authorization.explain import (
     request_from_path,
     tag_qualified_warnings,
 )
-from regproxy.config import Config, load_config
+from regproxy.config import Config
 from regproxy.errors import ConfigError, RegproxyError
 from regproxy.identity.passwords import hash_password
 from regproxy.identity.session_policy import SessionPolicy
 from regproxy.identity.sts import issue_credential
+from regproxy.logs import setup_logging
 from regproxy.oci.actions import Action
 from regproxy.oci.capability import capability_warnings
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import PolicySetInvalid, compile_policy_set
 from regproxy.policy.model import Effect, PolicySet, RequestContext
+from regproxy.policycode.cli import add_policy_code_commands
 from regproxy.proxy.capabilities import probe_upstream_once
 from regproxy.reload import load_identities_file, read_policy_files
 from regproxy.server.tokens import MAX_STS_TTL, load_keyset
+from regproxy.settings.files import load_config
 
 T = TypeVar("T")
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data)
-
-
-def setup_logging(config: Config) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if config.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(config.log_level.upper())
 
 
 def _config(args: argparse.Namespace, **overrides: Any) -> Config:
@@ -389,6 +368,8 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per op
     )
     ci.add_argument("--json", action="store_true")
     ci.set_defaults(func=cmd_credentials_issue)
+
+    add_policy_code_commands(sub, common)
 
     h = sub.add_parser("hash-password", parents=[common], help="hash a password or secret for the identities file")
     h.add_argument("--stdin", action="store_true", help="read the password from standard input")

@@ -1,142 +1,357 @@
-"""Settings: file → frozen dataclasses. Flags > ``REGPROXY_*`` environment > file > defaults.
+"""Settings, declared once: each field names its key, default, kind, check and README line.
 
-Every key of the YAML file has an environment variable: the path upper-cased and joined by
-``_`` under ``REGPROXY_`` (``upstream.url`` → ``REGPROXY_UPSTREAM_URL``). A bad value is a
-:class:`ConfigError` naming the key, at start-up. Relative paths in the file are relative to
-the file's own directory.
+Flags > ``REGPROXY_*`` environment > file > defaults. Every key of the YAML file has an
+environment variable: the path upper-cased and joined by ``_`` under ``REGPROXY_``
+(``upstream.url`` → ``REGPROXY_UPSTREAM_URL``). A bad value is a :class:`ConfigError` naming the
+key, at start-up. Relative paths in the file are relative to the file's own directory.
+
+Parsing is :func:`regproxy.settings.parse.parse_settings` (pure); reading the file and the
+files settings name is :func:`regproxy.settings.files.load_config` (the edge); the README's
+table is :func:`regproxy.settings.docs.markdown_table`. Each dialect owns its ``dialects.*``
+section (:mod:`regproxy.policy.dialects.settings`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import yaml
-
-from regproxy.errors import ConfigError
-from regproxy.oci import grammar
 from regproxy.policy.dialects import DialectContext
-from regproxy.policy.dialects.settings import SettingError, dialect_context
-from regproxy.policy.dialects.settings import config_keys as dialect_config_keys
+from regproxy.settings.declare import at_least, non_negative, one_of, positive, section, setting
+from regproxy.settings.values import (
+    HostPort,
+    OidcIssuer,
+    networks,
+    oidc_issuers,
+    parse_hostport,
+    paths,
+    probe_interval,
+    repository_patterns,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+__all__ = [
+    "AuditConfig",
+    "CacheConfig",
+    "Config",
+    "HostPort",
+    "LimitsConfig",
+    "OidcIssuer",
+    "TlsConfig",
+    "TokensConfig",
+    "UpstreamConfig",
+    "parse_hostport",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
-    url: str = "http://127.0.0.1:5001"
-    auth: str = "none"  # none | basic | bearer
-    username: str = ""
-    password: str = field(default="", repr=False)
-    connect_timeout: float = 5.0
-    read_timeout: float = 300.0
-    pool_size: int = 256
-    ca_file: Path | None = None  # a private CA for an https:// upstream
-    client_cert: Path | None = None  # mTLS towards the upstream: certificate (PEM) ...
-    client_key: Path | None = None  # ... and its key (PEM)
-    probe_interval: float = 300.0  # seconds between capability probes of the upstream; 0 = off
+    url: str = setting("upstream.url", "http://127.0.0.1:5001", "url", "the registry behind regproxy")
+    auth: str = setting(
+        "upstream.auth",
+        "none",
+        "str",
+        "`none`, `basic`, or `bearer` (the registry's own token flow, done with `upstream.username`/"
+        "`upstream.password_file`)",
+        check=one_of(("none", "basic", "bearer"), "must be none, basic or bearer"),
+    )
+    username: str = setting("upstream.username", "", "str", "the user regproxy logs in to the registry as")
+    password: str = setting(
+        "upstream.password", "", "str", "its password (prefer `upstream.password_file`)", shown="none", secret=True
+    )
+    password_file: Path | None = setting(
+        "upstream.password_file", None, "path", "a file holding the password (read at start-up)"
+    )
+    connect_timeout: float = setting(
+        "upstream.connect_timeout",
+        5.0,
+        "float",
+        "explicit timeouts; an unreachable registry is a 503 in OCI error JSON",
+        check=positive,
+        shown="5 s",
+    )
+    read_timeout: float = setting(
+        "upstream.read_timeout",
+        300.0,
+        "float",
+        "the longest wait for the registry's answer",
+        check=positive,
+        shown="300 s",
+    )
+    pool_size: int = setting("upstream.pool_size", 256, "int", "connections kept to the registry", check=at_least(1))
+    ca_file: Path | None = setting(
+        "upstream.ca_file", None, "path", "a private CA for an https:// upstream (PEM)", shown="system CAs"
+    )
+    client_cert: Path | None = setting(
+        "upstream.client_cert", None, "path", "mTLS towards the upstream: certificate (PEM) ...", shown="off"
+    )
+    client_key: Path | None = setting("upstream.client_key", None, "path", "... and its key (PEM)", shown="off")
+    probe_interval: float = setting(
+        "upstream.probe_interval",
+        300.0,
+        "float",
+        "seconds between capability probes of the upstream; 0 = off",
+        check=probe_interval,
+        shown="300 s",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class TlsConfig:
-    cert: Path | None = None
-    key: Path | None = None
+    cert: Path | None = setting(
+        "tls.cert",
+        None,
+        "path",
+        "serve HTTPS (plain HTTP on loopback by default); a rotated pair is used by new connections without a"
+        " restart, a broken one refused (logged) and the old one kept",
+        shown="off",
+    )
+    key: Path | None = setting("tls.key", None, "path", "the private key of `tls.cert` (PEM)", shown="off")
 
 
 @dataclass(frozen=True, slots=True)
 class TokensConfig:
-    signing_key: Path | None = None
-    verification_keys: tuple[Path, ...] = ()
-    lifetime: int = 300
-    max_lifetime: int = 3600
-    refresh_lifetime: int = 7 * 86400
-    issuer: str = ""  # defaults to external_url
-
-
-@dataclass(frozen=True, slots=True)
-class OidcIssuer:
-    issuer: str
-    audience: str
-    jwks_uri: str | None = None
-    username_claim: str = "sub"
-    kind: str = "service-account"
-    name_prefix: str = ""
-    groups_claim: str | None = None
-    groups: tuple[str, ...] = ()
-    required_claims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    authorized_parties: tuple[str, ...] = ()
-    allow_multiple_audiences: bool = False
+    signing_key: Path | None = setting(
+        "tokens.signing_key", None, "path", "the token service's signing key (ES256 or RS256 PEM)", shown="off"
+    )
+    verification_keys: tuple[Path, ...] = setting(
+        "tokens.verification_keys",
+        (),
+        "list",
+        "public keys whose tokens still verify (a rotation's previous key)",
+        check=paths,
+        shown="none",
+    )
+    lifetime: int = setting("tokens.lifetime", 300, "int", "seconds an access token lives", check=at_least(1))
+    max_lifetime: int = setting("tokens.max_lifetime", 3600, "int", "the longest lifetime a client may ask for")
+    refresh_lifetime: int = setting("tokens.refresh_lifetime", 7 * 86400, "int", "seconds a refresh token lives")
+    issuer: str = setting("tokens.issuer", "", "str", "the tokens' `iss`", shown="`external_url`")
 
 
 @dataclass(frozen=True, slots=True)
 class AuditConfig:
-    path: str = "-"  # "-" is stdout; "" turns the audit log off
-    queue_size: int = 10000
+    path: str = setting(
+        "audit.path", "-", "str", "audit log file, `-` for stdout, empty to turn it off (SIGUSR1 reopens it)"
+    )
+    queue_size: int = setting(
+        "audit.queue_size", 10000, "int", "audit lines buffered before requests wait", check=at_least(1)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
-    header_timeout: float = 10.0
-    max_header_size: int = 16384
-    max_connections: int = 1024
-    keepalive_timeout: float = 75.0
-    requests_per_second: float = 0.0  # per principal; 0 = unlimited
-    burst: int = 0
-    concurrent_requests: int = 0  # per principal; 0 = unlimited
-    shutdown_timeout: float = 30.0
-    max_token_body: int = 8192  # POST /token form and POST /credentials JSON
-    max_manifest_size: int = 4 * 1024 * 1024  # distribution's own cap
-    body_idle_timeout: float = 60.0  # a streamed body (either direction) that stalls this long is cut
-    max_trailer_size: int = 8192  # chunked trailers, all lines together
-    max_requests_per_connection: int = 10000
-    login_free_failures: int = 5  # failed logins per user name before back-off
-    login_free_failures_per_source: int = 20  # per source address (many users may share one: NAT)
-    login_backoff: float = 1.0  # first back-off; it doubles with each further failure
-    login_backoff_max: float = 300.0
-    login_failure_window: float = 900.0  # failures older than this are forgotten
+    header_timeout: float = setting(
+        "limits.header_timeout", 10.0, "float", "seconds a client has to send its request head", check=positive
+    )
+    max_header_size: int = setting(
+        "limits.max_header_size", 16384, "int", "bytes of request line and headers", check=at_least(1024)
+    )
+    max_connections: int = setting(
+        "limits.max_connections", 1024, "int", "open client connections per worker", check=at_least(1)
+    )
+    keepalive_timeout: float = setting(
+        "limits.keepalive_timeout", 75.0, "float", "seconds an idle connection is kept", check=positive
+    )
+    requests_per_second: float = setting("limits.requests_per_second", 0.0, "float", "per principal; 0 = unlimited")
+    burst: int = setting("limits.burst", 0, "int", "requests a principal may send at once above the rate")
+    concurrent_requests: int = setting(
+        "limits.concurrent_requests", 0, "int", "requests in flight per principal; 0 = unlimited"
+    )
+    shutdown_timeout: float = setting(
+        "limits.shutdown_timeout", 30.0, "float", "seconds in-flight requests get at shutdown", check=positive
+    )
+    max_token_body: int = setting(
+        "limits.max_token_body",
+        8192,
+        "int",
+        "bytes of a `POST /token` form or a `POST /credentials` body (413 past it, before reading)",
+        check=at_least(1024),
+    )
+    max_manifest_size: int = setting(
+        "limits.max_manifest_size",
+        4 * 1024 * 1024,
+        "int",
+        "bytes of a manifest PUT (413 `SIZE_INVALID`, never forwarded); blobs are unbounded and streamed",
+        check=at_least(1024),
+        shown="4 MiB",
+    )
+    body_idle_timeout: float = setting(
+        "limits.body_idle_timeout",
+        60.0,
+        "float",
+        "a streamed body, either direction, that sends nothing this long is cut (408 for an upload)",
+        check=positive,
+        shown="60 s",
+    )
+    max_trailer_size: int = setting(
+        "limits.max_trailer_size",
+        8192,
+        "int",
+        "bytes of chunked trailers, all lines together (431 past it)",
+        check=at_least(0),
+    )
+    max_requests_per_connection: int = setting(
+        "limits.max_requests_per_connection",
+        10000,
+        "int",
+        "requests on one keep-alive connection before it is closed",
+        check=at_least(1),
+    )
+    login_free_failures: int = setting(
+        "limits.login_free_failures", 5, "int", "failed logins per user name before back-off", check=at_least(0)
+    )
+    login_free_failures_per_source: int = setting(
+        "limits.login_free_failures_per_source",
+        20,
+        "int",
+        "failed logins per source address before back-off (set `trusted_proxies` behind a load balancer)",
+        check=at_least(0),
+    )
+    login_backoff: float = setting(
+        "limits.login_backoff",
+        1.0,
+        "float",
+        "the first back-off, doubling with each further failure (429 `Retry-After`)",
+        check=positive,
+        shown="1 s",
+    )
+    login_backoff_max: float = setting(
+        "limits.login_backoff_max", 300.0, "float", "the back-off's cap", check=positive, shown="300 s"
+    )
+    login_failure_window: float = setting(
+        "limits.login_failure_window",
+        900.0,
+        "float",
+        "failures older than this are forgotten",
+        check=positive,
+        shown="900 s",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
-    manifests_size_mib: int = 0  # manifests by digest kept in memory (proxy/manifest_cache.py); 0 = off
-    manifests_ttl: float = 60.0  # how long a deletion behind regproxy's back may still be served
+    manifests_size_mib: int = setting(
+        "cache.manifests.size_mib",
+        0,
+        "int",
+        "MiB of manifests fetched by digest kept in memory (least recently used out) and answered without the "
+        "registry, after authorizing as usual; never tags; a DELETE through regproxy evicts; "
+        "the audit line says `cache: hit`",
+        check=at_least(0),
+        shown="0 (off)",
+    )
+    manifests_ttl: float = setting(
+        "cache.manifests.ttl",
+        60.0,
+        "float",
+        "how long a cached manifest is answered: bounds a deletion made behind regproxy's back",
+        check=positive,
+        shown="60 s",
+    )
+
+
+DIALECTS = "regproxy.dialects"  # the metadata mark of the field each dialect's section fills
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    listen: HostPort = HostPort("127.0.0.1", 5000)
-    external_url: str = ""  # defaults to http(s)://listen
-    service: str = "regproxy"
-    upstream: UpstreamConfig = UpstreamConfig()
-    tls: TlsConfig = TlsConfig()
-    identities: Path | None = None
-    policies: Path | None = None
-    public: tuple[str, ...] = ()
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    forwarded_headers: bool = False  # set X-Forwarded-For/-Proto/-Host towards the upstream
-    admin_listen: HostPort | None = HostPort("127.0.0.1", 9100)
-    audit: AuditConfig = AuditConfig()
-    tokens: TokensConfig = TokensConfig()
-    oidc: tuple[OidcIssuer, ...] = ()
-    limits: LimitsConfig = LimitsConfig()
-    cache: CacheConfig = CacheConfig()
-    dialects: DialectContext = field(default_factory=DialectContext)
-    workers: int = 1
-    reload_settle: float = 0.5  # seconds watched files must be quiet before a reload reads them
-    log_format: str = "text"
-    log_level: str = "info"
+    listen: HostPort = setting("listen", HostPort("127.0.0.1", 5000), "hostport", "public address")
+    external_url: str = setting(
+        "external_url",
+        "",
+        "url",
+        "the URL clients use; upload `Location`s and the token realm point here",
+        shown="`http(s)://listen`",
+    )
+    service: str = setting("service", "regproxy", "str", "the token service name (the tokens' `aud`)")
+    upstream: UpstreamConfig = section(UpstreamConfig)
+    tls: TlsConfig = section(TlsConfig)
+    identities: Path | None = setting(
+        "identities", None, "path", "users, service accounts, access credentials, revocations", shown="none"
+    )
+    policies: Path | None = setting(
+        "policies",
+        None,
+        "path",
+        "the policies directory (watched; see [policies/README.md](policies/README.md))",
+        shown="none",
+    )
+    public: tuple[str, ...] = setting(
+        "public", (), "list", "repository globs anyone may pull, anonymous included", check=repository_patterns
+    )
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        "trusted_proxies",
+        (),
+        "list",
+        "CIDRs whose `X-Forwarded-For` is honoured for source-address conditions",
+        check=networks,
+    )
+    forwarded_headers: bool = setting(
+        "forwarded_headers", False, "bool", "send regproxy's own `X-Forwarded-*` to the registry"
+    )
+    admin_listen: HostPort | None = setting(
+        "admin.listen",
+        HostPort("127.0.0.1", 9100),
+        "hostport",
+        "`/healthz`, `/readyz`, `/metrics` — never on the public port",
+    )
+    audit: AuditConfig = section(AuditConfig)
+    tokens: TokensConfig = section(TokensConfig)
+    oidc: tuple[OidcIssuer, ...] = setting(
+        "oidc.issuers",
+        (),
+        "any",
+        "external OIDC issuers whose tokens are accepted (`issuer`, `audience`, claims mapping; "
+        "`authorized_parties`: clients (`azp`) whose tokens for several audiences are accepted; "
+        "`allow_multiple_audiences`: accept them without an `azp` check)",
+        check=oidc_issuers,
+        shown="none",
+    )
+    limits: LimitsConfig = section(LimitsConfig)
+    cache: CacheConfig = section(CacheConfig)
+    dialects: DialectContext = section(DialectContext, {DIALECTS: True})
+    workers: int = setting(
+        "workers", 1, "int", "processes sharing the port; a worker that dies is replaced", check=at_least(1)
+    )
+    reload_settle: float = setting(
+        "reload.settle",
+        0.5,
+        "float",
+        "how long watched files (policies, identities, TLS pair) must be unchanged before a reload reads them",
+        check=non_negative,
+        shown="0.5 s",
+    )
+    policy_tests: Path | None = setting(
+        "policy_tests",
+        None,
+        "path-or-bool",
+        "decision tests every policy set must pass (`true`: the tests beside the policies, `*.test.yaml` and "
+        "`tests/*.yaml`; or a test file or directory); a set that fails them is refused like a broken one, and a "
+        "start does not happen ([Policies as code](#policies-as-code))",
+        shown="off",
+    )
+    shadow_policies: Path | None = setting(
+        "shadow_policies",
+        None,
+        "path",
+        "a candidate policies directory, compiled and watched like `policies`, deciding every request again "
+        "without effect ([Policies as code](#policies-as-code))",
+        shown="off",
+    )
+    log_format: str = setting(
+        "log_format",
+        "text",
+        "str",
+        "`json` for structured logs",
+        check=one_of(("text", "json"), "must be text or json"),
+    )
+    log_level: str = setting(
+        "log_level",
+        "info",
+        "str",
+        "`debug`, `info`, `warning` or `error`",
+        check=one_of(("debug", "info", "warning", "error"), "must be debug, info, warning or error", fold_case=True),
+    )
 
     @property
     def public_url(self) -> str:
@@ -144,363 +359,3 @@ class Config:
             return self.external_url.rstrip("/")
         scheme = "https" if self.tls.cert else "http"
         return f"{scheme}://{self.listen}"
-
-
-_KEYS: dict[str, str] = {  # dotted key -> kind
-    "listen": "hostport",
-    "external_url": "url",
-    "service": "str",
-    "upstream.url": "url",
-    "upstream.auth": "str",
-    "upstream.username": "str",
-    "upstream.password": "str",
-    "upstream.password_file": "path",
-    "upstream.connect_timeout": "float",
-    "upstream.read_timeout": "float",
-    "upstream.pool_size": "int",
-    "upstream.ca_file": "path",
-    "upstream.client_cert": "path",
-    "upstream.client_key": "path",
-    "upstream.probe_interval": "float",
-    "tls.cert": "path",
-    "tls.key": "path",
-    "identities": "path",
-    "policies": "path",
-    "public": "list",
-    "trusted_proxies": "list",
-    "forwarded_headers": "bool",
-    "admin.listen": "hostport",
-    "audit.path": "str",
-    "audit.queue_size": "int",
-    "tokens.signing_key": "path",
-    "tokens.verification_keys": "list",
-    "tokens.lifetime": "int",
-    "tokens.max_lifetime": "int",
-    "tokens.refresh_lifetime": "int",
-    "tokens.issuer": "str",
-    "oidc.issuers": "any",
-    "limits.header_timeout": "float",
-    "limits.max_header_size": "int",
-    "limits.max_connections": "int",
-    "limits.keepalive_timeout": "float",
-    "limits.requests_per_second": "float",
-    "limits.burst": "int",
-    "limits.concurrent_requests": "int",
-    "limits.shutdown_timeout": "float",
-    "limits.max_token_body": "int",
-    "limits.max_manifest_size": "int",
-    "limits.body_idle_timeout": "float",
-    "limits.max_trailer_size": "int",
-    "limits.max_requests_per_connection": "int",
-    "limits.login_free_failures": "int",
-    "limits.login_free_failures_per_source": "int",
-    "limits.login_backoff": "float",
-    "limits.login_backoff_max": "float",
-    "limits.login_failure_window": "float",
-    "cache.manifests.size_mib": "int",
-    "cache.manifests.ttl": "float",
-    **dict.fromkeys(dialect_config_keys(), "any"),  # each dialect's own section: policy/dialects/settings.py
-    "workers": "int",
-    "reload.settle": "float",
-    "log_format": "str",
-    "log_level": "str",
-}
-
-
-def env_name(key: str) -> str:
-    return "REGPROXY_" + key.replace(".", "_").upper()
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted not in _KEYS:
-            out.update(_flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
-
-
-def load_config(
-    path: Path | None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Config:
-    """Read the file (if any), apply ``REGPROXY_*`` variables, then flag overrides."""
-    env = os.environ if env is None else env
-    raw: dict[str, Any] = {}
-    base = Path.cwd()
-    if path is not None:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError("--config", f"cannot read `{path}`: {exc.strerror}") from None
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError("--config", f"`{path}` is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError("--config", f"`{path}` must be a mapping")
-        raw = _flatten(loaded)
-        base = path.resolve().parent
-    for key in raw:
-        if key not in _KEYS:
-            raise ConfigError(key, "unknown setting")
-    values: dict[str, Any] = {k: (v, "file") for k, v in raw.items()}
-    for key in _KEYS:
-        name = env_name(key)
-        if name in env:
-            values[key] = (env[name], "env")
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = (value, "flag")
-    parsed = {key: _convert(key, value, origin, base) for key, (value, origin) in values.items()}
-    return _build(parsed)
-
-
-def _convert(key: str, value: Any, origin: str, base: Path) -> Any:
-    kind = _KEYS[key]
-    try:
-        if kind == "str":
-            if not isinstance(value, str | int | float):
-                raise ValueError("must be a string")
-            return str(value)
-        if kind == "int":
-            if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
-                raise ValueError(f"`{value}` is not a whole number")
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError("must be a number")
-            try:
-                return float(value)
-            except ValueError:
-                raise ValueError(f"`{value}` is not a number") from None
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError("must be true or false")
-        if kind == "path":
-            if not isinstance(value, str) or not value:
-                raise ValueError("must be a path")
-            p = Path(value)
-            return p if p.is_absolute() or origin != "file" else base / p
-        if kind == "list":
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()] if origin != "file" else [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ValueError("must be a list of strings")
-            return tuple(value)
-        if kind == "url":
-            text = str(value)
-            parts = urlsplit(text)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-            if parts.query or parts.fragment:
-                raise ValueError("must not have a query or fragment")
-            return text.rstrip("/")
-        if kind == "hostport":
-            return parse_hostport(str(value))
-        return value
-    except (ValueError, TypeError) as exc:
-        where = {"env": f" (from {env_name(key)})", "flag": " (from the command line)"}.get(origin, "")
-        raise ConfigError(key, f"{exc}{where}") from None
-
-
-def parse_hostport(text: str) -> HostPort:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"`{text}` must be HOST:PORT")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - an explicit ":PORT" means all addresses
-    return HostPort(host, int(port))
-
-
-def _build(v: dict[str, Any]) -> Config:
-    auth = v.get("upstream.auth", "none")
-    if auth not in ("none", "basic", "bearer"):
-        raise ConfigError("upstream.auth", "must be none, basic or bearer")
-    password = v.get("upstream.password", "")
-    if "upstream.password_file" in v:
-        try:
-            password = v["upstream.password_file"].read_text().strip()
-        except OSError as exc:
-            raise ConfigError("upstream.password_file", f"cannot read: {exc.strerror}") from None
-    if auth != "none" and not (v.get("upstream.username") and password):
-        raise ConfigError("upstream.username", f"upstream.auth `{auth}` needs a username and a password")
-    _check_upstream_tls(v)
-    if v.get("upstream.probe_interval", 0) < 0:
-        raise ConfigError("upstream.probe_interval", "must be 0 (off) or a number of seconds")
-    if ("tls.cert" in v) != ("tls.key" in v):
-        raise ConfigError("tls.key" if "tls.cert" in v else "tls.cert", "tls needs both cert and key")
-    for key in ("tls.cert", "tls.key", "identities", "tokens.signing_key"):
-        if key in v and not v[key].exists():
-            raise ConfigError(key, f"`{v[key]}` does not exist")
-    if "policies" in v and not v["policies"].is_dir():
-        raise ConfigError("policies", f"`{v['policies']}` is not a directory")
-    try:
-        trusted = tuple(ipaddress.ip_network(n, strict=False) for n in v.get("trusted_proxies", ()))
-    except ValueError as exc:
-        raise ConfigError("trusted_proxies", str(exc)) from None
-    for key, lo in (
-        ("workers", 1),
-        ("audit.queue_size", 1),
-        ("limits.max_connections", 1),
-        ("limits.max_header_size", 1024),
-        ("tokens.lifetime", 1),
-        ("upstream.pool_size", 1),
-        ("limits.max_token_body", 1024),
-        ("limits.max_manifest_size", 1024),
-        ("limits.max_trailer_size", 0),
-        ("limits.max_requests_per_connection", 1),
-        ("limits.login_free_failures", 0),
-        ("limits.login_free_failures_per_source", 0),
-        ("cache.manifests.size_mib", 0),
-    ):
-        if key in v and v[key] < lo:
-            raise ConfigError(key, f"must be at least {lo}")
-    for key in (
-        "upstream.connect_timeout",
-        "upstream.read_timeout",
-        "limits.header_timeout",
-        "limits.keepalive_timeout",
-        "limits.shutdown_timeout",
-        "limits.body_idle_timeout",
-        "limits.login_backoff",
-        "limits.login_backoff_max",
-        "limits.login_failure_window",
-        "cache.manifests.ttl",
-    ):
-        if key in v and v[key] <= 0:
-            raise ConfigError(key, "must be positive")
-    if v.get("reload.settle", 0.0) < 0:
-        raise ConfigError("reload.settle", "must not be negative")
-    if v.get("log_format", "text") not in ("text", "json"):
-        raise ConfigError("log_format", "must be text or json")
-    if v.get("log_level", "info").lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError("log_level", "must be debug, info, warning or error")
-    for pattern in v.get("public", ()):
-        literal = pattern.replace("**", "a").replace("*", "a").replace("?", "a")
-        if not grammar.is_name(literal):
-            raise ConfigError("public", f"`{pattern}` is not a repository pattern")
-    admin_listen = v.get("admin.listen", HostPort("127.0.0.1", 9100))
-    listen = v.get("listen", HostPort("127.0.0.1", 5000))
-    if admin_listen == listen:
-        raise ConfigError("admin.listen", "must differ from `listen`: admin endpoints never share the public port")
-    keys = v.get("tokens.verification_keys", ())
-    return Config(
-        listen=listen,
-        external_url=v.get("external_url", ""),
-        service=v.get("service", "regproxy"),
-        upstream=UpstreamConfig(
-            url=v.get("upstream.url", UpstreamConfig().url),
-            auth=auth,
-            username=v.get("upstream.username", ""),
-            password=password,
-            connect_timeout=v.get("upstream.connect_timeout", UpstreamConfig().connect_timeout),
-            read_timeout=v.get("upstream.read_timeout", UpstreamConfig().read_timeout),
-            pool_size=v.get("upstream.pool_size", UpstreamConfig().pool_size),
-            ca_file=v.get("upstream.ca_file"),
-            client_cert=v.get("upstream.client_cert"),
-            client_key=v.get("upstream.client_key"),
-            probe_interval=v.get("upstream.probe_interval", UpstreamConfig().probe_interval),
-        ),
-        tls=TlsConfig(v.get("tls.cert"), v.get("tls.key")),
-        identities=v.get("identities"),
-        policies=v.get("policies"),
-        public=v.get("public", ()),
-        trusted_proxies=trusted,
-        forwarded_headers=v.get("forwarded_headers", False),
-        admin_listen=admin_listen,
-        audit=AuditConfig(v.get("audit.path", "-"), v.get("audit.queue_size", AuditConfig().queue_size)),
-        tokens=TokensConfig(
-            signing_key=v.get("tokens.signing_key"),
-            verification_keys=tuple(Path(k) for k in keys),
-            lifetime=v.get("tokens.lifetime", TokensConfig().lifetime),
-            max_lifetime=v.get("tokens.max_lifetime", TokensConfig().max_lifetime),
-            refresh_lifetime=v.get("tokens.refresh_lifetime", TokensConfig().refresh_lifetime),
-            issuer=v.get("tokens.issuer", ""),
-        ),
-        oidc=_oidc(v.get("oidc.issuers", [])),
-        limits=LimitsConfig(**{k.split(".", 1)[1]: val for k, val in v.items() if k.startswith("limits.")}),
-        cache=CacheConfig(
-            v.get("cache.manifests.size_mib", 0), v.get("cache.manifests.ttl", CacheConfig().manifests_ttl)
-        ),
-        dialects=_dialects(v),
-        workers=v.get("workers", 1),
-        reload_settle=v.get("reload.settle", 0.5),
-        log_format=v.get("log_format", "text"),
-        log_level=v.get("log_level", "info").lower(),
-    )
-
-
-def _check_upstream_tls(v: dict[str, Any]) -> None:
-    """The upstream's TLS files: present, both halves of a client certificate, an https:// URL."""
-    if ("upstream.client_cert" in v) != ("upstream.client_key" in v):
-        missing = "upstream.client_key" if "upstream.client_cert" in v else "upstream.client_cert"
-        raise ConfigError(missing, "a client certificate needs both client_cert and client_key")
-    for key in ("upstream.ca_file", "upstream.client_cert", "upstream.client_key"):
-        if key not in v:
-            continue
-        if not v[key].is_file():
-            raise ConfigError(key, f"`{v[key]}` does not exist")
-        if not str(v.get("upstream.url", "")).startswith("https://"):
-            raise ConfigError(key, "applies to an https:// upstream.url only")
-
-
-def _dialects(v: dict[str, Any]) -> DialectContext:
-    try:
-        return dialect_context({k: val for k, val in v.items() if k.startswith("dialects.")})
-    except SettingError as exc:
-        raise ConfigError(exc.key, str(exc)) from None
-
-
-def _oidc(raw: Any) -> tuple[OidcIssuer, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError("oidc.issuers", "must be a list")
-    out = []
-    allowed = {
-        "issuer",
-        "audience",
-        "jwks_uri",
-        "username_claim",
-        "kind",
-        "name_prefix",
-        "groups_claim",
-        "groups",
-        "required_claims",
-        "authorized_parties",
-        "allow_multiple_audiences",
-    }
-    for n, item in enumerate(raw):
-        key = f"oidc.issuers[{n}]"
-        if not isinstance(item, dict):
-            raise ConfigError(key, "must be a mapping")
-        unknown = set(item) - allowed
-        if unknown:
-            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown setting")
-        if not isinstance(item.get("issuer"), str) or not isinstance(item.get("audience"), str):
-            raise ConfigError(key, "needs `issuer` and `audience`")
-        if item.get("kind", "service-account") not in ("user", "service-account"):
-            raise ConfigError(f"{key}.kind", "must be user or service-account")
-        required = item.get("required_claims", {})
-        if not isinstance(required, dict):
-            raise ConfigError(f"{key}.required_claims", "must map claims to patterns")
-        out.append(
-            OidcIssuer(
-                issuer=item["issuer"].rstrip("/"),
-                audience=item["audience"],
-                jwks_uri=item.get("jwks_uri"),
-                username_claim=item.get("username_claim", "sub"),
-                kind=item.get("kind", "service-account"),
-                name_prefix=item.get("name_prefix", ""),
-                groups_claim=item.get("groups_claim"),
-                groups=tuple(item.get("groups", ())),
-                required_claims={k: tuple(x if isinstance(x, list) else [x]) for k, x in required.items()},
-                authorized_parties=tuple(str(p) for p in item.get("authorized_parties", ())),
-                allow_multiple_audiences=item.get("allow_multiple_audiences", False) is True,
-            )
-        )
-    return tuple(out)

@@ -84,6 +84,8 @@ HELP = {
         "counter",
         "Logins refused with 429 while their address or user is backing off.",
     ),
+    "regproxy_shadow_disagreements_total": ("counter", "Requests the shadow policy set answers otherwise."),
+    "regproxy_shadow_errors_total": ("counter", "Shadow policy evaluations that failed (no effect)."),
 }
 
 

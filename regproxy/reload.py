@@ -6,6 +6,9 @@ symlink targets — which also catches a Kubernetes ConfigMap swapping its ``..d
 SIGHUP, and an explicit :meth:`Reloader.reload`. In-flight requests keep the objects they
 started with: nothing is mutated, only the reference in the store changes.
 
+With config ``policy_tests``, a set whose decision tests fail (:mod:`regproxy.policycode.suite`)
+is refused like a broken one: counted apart (``tests-failed``), each failing test logged.
+
 A set changes whole or not at all. The watcher reads the files only once they have been quiet
 for a settle interval (``reload.settle``): a tool replacing files one by one is done first.
 A set whose files moved while it was being read and compiled is never swapped in: the
@@ -29,6 +32,7 @@ from regproxy.policy.dialects import DialectContext
 from regproxy.policy.evaluate import CompiledPolicy, compile_policy
 from regproxy.policy.load import BINDINGS_FILE, PolicySetInvalid, compile_policy_set, dialect_of
 from regproxy.policy.model import Statement
+from regproxy.policycode.suite import PolicyTestsFailed, configured_test_files, gate
 
 log = logging.getLogger("regproxy.reload")
 
@@ -110,6 +114,7 @@ class Store:
         self.identities = identities
         self.reloads_ok = 0
         self.reloads_failed = 0
+        self.reloads_tests_failed = 0  # refused because the set failed its decision tests
         self.loaded_at = time.time()
         # decision-cache counts of the compiled sets already replaced, so totals never fall
         self.cache_hits_retired = 0
@@ -128,8 +133,12 @@ class Reloader:
         settle: float = 0.5,
         on_swap: Callable[[Store], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tests: Path | None = None,
+        what: str = "policy",
     ) -> None:
         self.store = store
+        self.what = what  # the log's word for the set: "policy", "shadow policy"
+        self.tests = tests  # config `policy_tests`: a set whose tests fail is refused
         self.policies = policies
         self.identities = identities
         self.context = context
@@ -141,7 +150,7 @@ class Reloader:
         self._seen: tuple[object, ...] = self._fingerprint()
 
     def _watched(self) -> list[Path]:
-        out = [p for p in (self.policies, self.identities) if p is not None]
+        out = [p for p in (self.policies, self.identities, self.tests) if p is not None]
         htpasswd = self._htpasswd_path()
         if htpasswd is not None:
             out.append(htpasswd)
@@ -166,17 +175,21 @@ class Reloader:
             generation = self.store.policy.generation + 1
             try:
                 loaded = await asyncio.to_thread(
-                    load_all, self.policies, self.identities, self.context, self.extra, generation
+                    load_all, self.policies, self.identities, self.context, self.extra, generation, self.tests
                 )
-            except (PolicySetInvalid, PolicyError, IdentityFileError, OSError, UnicodeDecodeError) as exc:
+            except (
+                PolicyTestsFailed,
+                PolicySetInvalid,
+                PolicyError,
+                IdentityFileError,
+                OSError,
+                UnicodeDecodeError,
+            ) as exc:
                 if await asyncio.to_thread(self._fingerprint) != before:
                     log.info("policy files changed while loading (%s); loading again once they settle", reason)
                     return False
                 self._seen = before
-                self.store.reloads_failed += 1
-                for line in describe_errors(exc):
-                    log.error("reload refused (%s): %s", reason, line)
-                log.error("the last good policy set (generation %d) stays in force", self.store.policy.generation)
+                self._refused(exc, reason)
                 return False
             if await asyncio.to_thread(self._fingerprint) != before:
                 # read while files moved: possibly a mix of two sets, never put in force
@@ -195,7 +208,8 @@ class Reloader:
             self.store.reloads_ok += 1
             self.store.loaded_at = time.time()
             log.info(
-                "policy generation %d in force (%s): %d statements, %s",
+                "%s generation %d in force (%s): %d statements, %s",
+                self.what,
                 generation,
                 reason,
                 len(loaded.policy.policy_set.statements),
@@ -204,6 +218,18 @@ class Reloader:
             if self.on_swap is not None:
                 self.on_swap(self.store)
             return True
+
+    def _refused(self, exc: BaseException, reason: str) -> None:
+        """Count and log a refused set: failing decision tests apart from a broken set."""
+        if isinstance(exc, PolicyTestsFailed):
+            self.store.reloads_tests_failed += 1
+            lines = [f"policy test failed: {failure}" for failure in exc.failures]
+        else:
+            self.store.reloads_failed += 1
+            lines = describe_errors(exc)
+        for line in lines:
+            log.error("%s reload refused (%s): %s", self.what, reason, line)
+        log.error("the last good %s set (generation %d) stays in force", self.what, self.store.policy.generation)
 
     async def check(self) -> bool:
         """One look at the files: reload when they changed and have been quiet long enough."""
@@ -249,8 +275,17 @@ def load_all(
     context: DialectContext,
     extra: tuple[Statement, ...],
     generation: int,
+    tests: Path | None = None,
 ) -> Loaded:
-    """Blocking: read and compile everything. Raises on any error."""
+    """Blocking: read and compile everything, then run the set's decision tests (config
+    ``policy_tests``). Raises on any error, :class:`PolicyTestsFailed` on a failing test."""
     files = read_policy_files(policies) if policies is not None else {}
     policy_set = compile_policy_set(files, context, generation, extra)
-    return Loaded(compile_policy(policy_set), load_identities_file(identities))
+    loaded = Loaded(compile_policy(policy_set), load_identities_file(identities))
+    if tests is not None:
+        # a compiled set of its own: the tests leave nothing in the decision cache of the set in force
+        base = tests if tests.is_dir() else tests.parent
+        # without an identities file the tests describe principals by hand (`groups:`)
+        known = loaded.identities if identities is not None else None
+        gate(configured_test_files(tests, policies), compile_policy(policy_set), known, base)
+    return loaded

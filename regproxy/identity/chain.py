@@ -19,13 +19,16 @@ from typing import Protocol
 
 from regproxy.identity.principal import Principal
 
-log = logging.getLogger("regproxy.identity")
-
 
 class Scheme(StrEnum):
+    """The ``Authorization`` scheme a client used (``none``: it sent no credentials)."""
+
     NONE = "none"
     BASIC = "basic"
     BEARER = "bearer"
+
+
+log = logging.getLogger("regproxy.identity")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,13 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from regproxy.errors import IdentityFileError, SourceLocation
 from regproxy.identity.credential_scopes import credential_scopes
 from regproxy.identity.passwords import is_supported_hash
 from regproxy.identity.principal import CredentialScope, Principal, PrincipalKind, make_principal
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
 
@@ -180,14 +180,28 @@ def _strings(item: LineDict, key: str, where: SourceLocation) -> frozenset[str]:
     return frozenset(value)
 
 
-def _account(item: Any, kind: PrincipalKind, where: SourceLocation) -> Account:
+_ACCOUNT_KEYS = frozenset({"name", "password", "groups", "projects", "description"})
+_CREDENTIAL_KEYS = frozenset({"id", "secret", "principal", "scope", "expires", "description"})
+
+
+def _entry(item: Any, keys: frozenset[str], what: str, where: SourceLocation) -> LineDict:
+    """``item`` as a mapping of ``keys`` only; the error names ``what`` was expected."""
     if not isinstance(item, LineDict):
-        raise IdentityFileError(where, "an account is a mapping")
-    unknown = set(item) - {"name", "password", "groups", "projects", "description"}
+        raise IdentityFileError(where, f"{what} is a mapping")
+    unknown = set(item) - keys
     if unknown:
         raise IdentityFileError(where, f"unknown key `{sorted(unknown)[0]}`")
+    return item
+
+
+def _is_name(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value) and set(value) <= _NAME_CHARS
+
+
+def _account(raw: Any, kind: PrincipalKind, where: SourceLocation) -> Account:
+    item = _entry(raw, _ACCOUNT_KEYS, "an account", where)
     name = item.get("name")
-    if not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS:
+    if not _is_name(name):
         raise IdentityFileError(where, "`name` must be letters, digits, `._@-`")
     password = item.get("password")
     if password is not None and (not isinstance(password, str) or not is_supported_hash(password)):
@@ -197,14 +211,10 @@ def _account(item: Any, kind: PrincipalKind, where: SourceLocation) -> Account:
     return Account(kind, name, password, _strings(item, "groups", where), _strings(item, "projects", where))
 
 
-def _credential(item: Any, accounts: Mapping[str, Account], where: SourceLocation) -> AccessCredential:
-    if not isinstance(item, LineDict):
-        raise IdentityFileError(where, "an access credential is a mapping")
-    unknown = set(item) - {"id", "secret", "principal", "scope", "expires", "description"}
-    if unknown:
-        raise IdentityFileError(where, f"unknown key `{sorted(unknown)[0]}`")
+def _credential(raw: Any, accounts: Mapping[str, Account], where: SourceLocation) -> AccessCredential:
+    item = _entry(raw, _CREDENTIAL_KEYS, "an access credential", where)
     cid = item.get("id")
-    if not isinstance(cid, str) or not cid or not set(cid) <= _NAME_CHARS:
+    if not _is_name(cid):
         raise IdentityFileError(where, "credential `id` must be letters, digits, `._@-`")
     secret = item.get("secret")
     if not isinstance(secret, str) or not is_supported_hash(secret):

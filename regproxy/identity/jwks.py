@@ -13,142 +13,30 @@ cannot be reached, a cached key still serves its kid (up to ``max_stale`` after 
 fetch); otherwise :class:`IssuerUnavailable` (the authenticator answers 503, never an allow).
 Every fetch has an explicit timeout, a size cap, and does not follow redirects.
 
-Only asymmetric signature keys are kept: RSA (>= 2048 bits) and EC P-256/P-384/P-521. A JWK with
-``use`` other than ``sig``, with private members, or of type ``oct`` is dropped, so a token can
-never be checked with an HMAC "secret" that is in fact public.
+Which keys are usable is :mod:`regproxy.identity.jwk` (pure); this module only fetches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-import jwt
 import orjson
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from regproxy.errors import RegproxyError
+from regproxy.identity.jwk import IssuerKey, IssuerUnavailable, UnknownKeyId, is_secure_url, parse_jwks
 
-__all__ = [
-    "IssuerKey",
-    "IssuerUnavailable",
-    "JwksCache",
-    "JwksError",
-    "UnknownKeyId",
-    "is_secure_url",
-    "parse_jwks",
-]
+__all__ = ["JwksCache"]
 
 log = logging.getLogger("regproxy.identity.jwks")
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 MAX_DOCUMENT_BYTES = 256 * 1024
-MAX_KEYS = 64
-MIN_RSA_BITS = 2048
-RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-EC_ALGORITHMS: Mapping[str, str] = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-
-
-class JwksError(RegproxyError):
-    """Base of the JWKS cache's errors."""
-
-
-class IssuerUnavailable(JwksError):
-    """The issuer's keys cannot be fetched and no cached key serves the token (-> 503)."""
-
-
-class UnknownKeyId(JwksError):
-    """The issuer was reached and has no usable key with this kid (-> the token is invalid)."""
-
-
-@dataclass(frozen=True, slots=True)
-class IssuerKey:
-    """One usable public key of an issuer, and the algorithms it may verify."""
-
-    kid: str
-    algorithms: frozenset[str]
-    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey = field(repr=False)
-
-
-def is_secure_url(url: str) -> bool:
-    """``https``, or plain ``http`` to a loopback address only (tests, a sidecar)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_jwks(document: Any) -> dict[str, IssuerKey]:
-    """The usable keys of a JWK Set by kid; unusable keys are dropped (and logged)."""
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("a JWK Set is an object with a `keys` list")
-    keys: dict[str, IssuerKey] = {}
-    for jwk in document["keys"][:MAX_KEYS]:
-        try:
-            key = _parse_jwk(jwk)
-        except ValueError as exc:
-            log.warning("dropping a JWK: %s", exc)
-            continue
-        if key.kid in keys:
-            log.warning("dropping a JWK: kid `%s` is repeated", key.kid)
-            continue
-        keys[key.kid] = key
-    return keys
-
-
-def _parse_jwk(jwk: Any) -> IssuerKey:
-    if not isinstance(jwk, dict):
-        raise ValueError("not an object")
-    kid, kty, alg = jwk.get("kid"), jwk.get("kty"), jwk.get("alg")
-    if not isinstance(kid, str) or not kid:
-        raise ValueError("no kid")
-    if jwk.get("use", "sig") != "sig":
-        raise ValueError(f"kid `{kid}` is not a signature key")
-    if "d" in jwk or "p" in jwk or "k" in jwk:
-        raise ValueError(f"kid `{kid}` carries private or symmetric key material")
-    try:
-        if kty == "RSA":
-            rsa_key = RSAAlgorithm.from_jwk(jwk)
-            if not isinstance(rsa_key, rsa.RSAPublicKey):
-                raise ValueError(f"kid `{kid}` is not an RSA public key")
-            if rsa_key.key_size < MIN_RSA_BITS:
-                raise ValueError(f"kid `{kid}` is shorter than {MIN_RSA_BITS} bits")
-            public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey = rsa_key
-            family = RSA_ALGORITHMS
-        elif kty == "EC":
-            ec_key = ECAlgorithm.from_jwk(jwk)
-            if not isinstance(ec_key, ec.EllipticCurvePublicKey):
-                raise ValueError(f"kid `{kid}` is not an EC public key")
-            curve_alg = EC_ALGORITHMS.get(str(jwk.get("crv")))
-            if curve_alg is None:
-                raise ValueError(f"kid `{kid}` is on an unsupported curve")
-            public_key, family = ec_key, frozenset({curve_alg})
-        else:
-            raise ValueError(f"kid `{kid}` has unsupported key type `{kty}`")
-    except (jwt.PyJWTError, KeyError, TypeError) as exc:
-        raise ValueError(f"kid `{kid}` does not parse: {exc}") from None
-    if alg is not None:
-        # A JWK that names its algorithm pins it (RFC 7517 §4.4).
-        if alg not in family:
-            raise ValueError(f"kid `{kid}` names algorithm `{alg}` its key cannot use")
-        family = frozenset({alg})
-    return IssuerKey(kid, family, public_key)
 
 
 @dataclass(slots=True)
@@ -160,32 +48,25 @@ class _IssuerState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(eq=False)
 class JwksCache:
     """Per-issuer key cache over a caller-owned :class:`aiohttp.ClientSession`."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        clock: Callable[[], float] = time.time,
-        ttl: float = 600.0,
-        min_refetch_interval: float = 30.0,
-        max_stale: float = 24 * 3600.0,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-        max_document_bytes: int = MAX_DOCUMENT_BYTES,
-    ) -> None:
-        if ttl <= 0 or min_refetch_interval < 0 or max_stale < ttl:
+    session: aiohttp.ClientSession
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
+    ttl: float = 600.0
+    min_refetch_interval: float = 30.0
+    max_stale: float = 24 * 3600.0
+    timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
+    _states: dict[str, _IssuerState] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ttl <= 0 or self.min_refetch_interval < 0 or self.max_stale < self.ttl:
             raise ValueError("need ttl > 0, min_refetch_interval >= 0, max_stale >= ttl")
-        if timeout.total is None and timeout.sock_read is None:
+        if self.timeout.total is None and self.timeout.sock_read is None:
             raise ValueError("JWKS fetches need an explicit timeout")
-        self._session = session
-        self._clock = clock
-        self._ttl = ttl
-        self._min_refetch_interval = min_refetch_interval
-        self._max_stale = max_stale
-        self._timeout = timeout
-        self._max_bytes = max_document_bytes
-        self._states: dict[str, _IssuerState] = {}
 
     async def get_key(self, issuer: str, kid: str, *, jwks_uri: str | None = None) -> IssuerKey:
         """The issuer's key with this kid.
@@ -194,15 +75,15 @@ class JwksCache:
         :class:`IssuerUnavailable` when the keys cannot be fetched and no cached key serves.
         """
         state = self._states.setdefault(issuer, _IssuerState())
-        key = self._fresh(state, kid, self._clock())
+        key = self._fresh(state, kid, self.clock())
         if key is not None:
             return key
         async with state.lock:  # one fetch per issuer at a time; waiters reuse its result
-            now = self._clock()
+            now = self.clock()
             key = self._fresh(state, kid, now)
             if key is not None:
                 return key
-            recently = state.attempted_at is not None and now - state.attempted_at < self._min_refetch_interval
+            recently = state.attempted_at is not None and now - state.attempted_at < self.min_refetch_interval
             if not recently:
                 await self._refresh(state, issuer, jwks_uri, now)
             key = self._usable(state, kid, now)
@@ -216,18 +97,18 @@ class JwksCache:
         """Fetch now (e.g. at start-up); raises :class:`IssuerUnavailable` on failure."""
         state = self._states.setdefault(issuer, _IssuerState())
         async with state.lock:
-            await self._refresh(state, issuer, jwks_uri, self._clock())
+            await self._refresh(state, issuer, jwks_uri, self.clock())
             if state.failed:
                 raise IssuerUnavailable(f"keys of issuer `{issuer}` cannot be fetched")
 
     def _fresh(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
-        if state.fetched_at is None or now - state.fetched_at >= self._ttl:
+        if state.fetched_at is None or now - state.fetched_at >= self.ttl:
             return None
         return state.keys.get(kid)
 
     def _usable(self, state: _IssuerState, kid: str, now: float) -> IssuerKey | None:
         """A cached key, fresh or stale, as long as the last good fetch is within max_stale."""
-        if state.fetched_at is None or now - state.fetched_at >= self._max_stale:
+        if state.fetched_at is None or now - state.fetched_at >= self.max_stale:
             return None
         return state.keys.get(kid)
 
@@ -255,9 +136,9 @@ class JwksCache:
 
     async def _fetch_json(self, url: str) -> Any:
         try:
-            async with self._session.get(
+            async with self.session.get(
                 url,
-                timeout=self._timeout,
+                timeout=self.timeout,
                 allow_redirects=False,
                 headers={"Accept": "application/json"},
             ) as response:
@@ -266,7 +147,7 @@ class JwksCache:
                 body = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     body += chunk
-                    if len(body) > self._max_bytes:
+                    if len(body) > self.max_document_bytes:
                         raise IssuerUnavailable(f"`{url}` answered too large a document")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise IssuerUnavailable(f"`{url}` cannot be fetched: {type(exc).__name__}") from None

@@ -51,13 +51,15 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-class KeyLoadError(RegproxyError):
-    """A key that cannot be used: unreadable PEM, wrong type or curve, too short."""
-
-
 class KeyAlgorithm(StrEnum):
+    """The JWS algorithm a key signs with: the key decides it, never a token header."""
+
     ES256 = "ES256"
     RS256 = "RS256"
+
+
+class KeyLoadError(RegproxyError):
+    """A key that cannot be used: unreadable PEM, wrong type or curve, too short."""
 
 
 @dataclass(frozen=True, slots=True)

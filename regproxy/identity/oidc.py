@@ -3,7 +3,7 @@
 Follows RFC 7519 (JWT), RFC 8725 (JWT BCP) and OpenID Connect Core 1.0 §3.1.3.7 (ID token
 validation: ``iss`` exactly the configured issuer, ``aud`` contains the configured audience,
 signature by the issuer's key, ``exp``/``iat`` checked). Keys come from the issuer's JWKS via
-:class:`~regproxy.identity.jwks.JwksCache`; the token's ``jku``/``x5u``/``jwk`` headers are
+:class:`~regproxy.identity.jwk.IssuerKeys` (the JWKS cache); the token's ``jku``/``x5u``/``jwk`` headers are
 never read.
 
 Routing: the token's *unverified* ``iss`` only picks the configuration to verify it with. A token
@@ -46,15 +46,10 @@ from regproxy.identity.chain import (
     Unavailable,
     Valid,
 )
-from regproxy.identity.jwks import IssuerUnavailable, JwksCache, UnknownKeyId, is_secure_url
+from regproxy.identity.jose import InvalidToken, check_time_claims, decode_signed, peek_issuer
+from regproxy.identity.jwk import IssuerKeys, IssuerUnavailable, UnknownKeyId, is_secure_url
 from regproxy.identity.principal import Principal, PrincipalKind, glob_matches, make_principal
-from regproxy.identity.tokens import (
-    InvalidToken,
-    VerifiedTokenCache,
-    check_time_claims,
-    decode_signed,
-    peek_issuer,
-)
+from regproxy.identity.token_cache import VerifiedTokenCache
 
 __all__ = [
     "DEFAULT_BASIC_USERNAME",
@@ -69,8 +64,8 @@ DEFAULT_BASIC_USERNAME = "oidc"
 SUPPORTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 MAX_NAME_LENGTH = 256
-_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z0-9_.:-]+)\}")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# a `{claim}` placeholder of a name template; control characters no principal name may hold
+_PLACEHOLDER_RE, _CONTROL_RE = re.compile(r"\{([A-Za-z0-9_.:-]+)\}"), re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +175,7 @@ class OidcAuthenticator:
     def __init__(
         self,
         issuers: Iterable[OidcIssuerConfig],
-        jwks: JwksCache,
+        jwks: IssuerKeys,
         *,
         clock: Callable[[], float] = time.time,
         basic_username: str | None = DEFAULT_BASIC_USERNAME,

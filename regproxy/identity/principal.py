@@ -20,12 +20,6 @@ from typing import Any
 from regproxy.oci.actions import Action
 
 
-class PrincipalKind(StrEnum):
-    USER = "user"
-    SERVICE_ACCOUNT = "service-account"
-    ANONYMOUS = "anonymous"
-
-
 @dataclass(frozen=True, slots=True)
 class ScopeGrant:
     """Actions allowed on repositories matching ``repository`` (a glob, ``**`` across ``/``)."""
@@ -144,6 +138,14 @@ class Principal:
         """Why the credential permits nothing at the registry (``registry_scope_missing``), or
         None. The edge puts it in the audit event of a ``scope-deny``."""
         return scope_reason(self.scope)
+
+
+class PrincipalKind(StrEnum):
+    """Who a principal is: a person, a machine, or nobody authenticated."""
+
+    USER = "user"
+    SERVICE_ACCOUNT = "service-account"
+    ANONYMOUS = "anonymous"
 
 
 ANONYMOUS = Principal(id="anonymous", kind=PrincipalKind.ANONYMOUS, name="anonymous")

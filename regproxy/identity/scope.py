@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regproxy.identity.principal import CredentialScope, IntersectedScope, NoRegistryScope, ScopeGrant
+from regproxy.identity.session_policy import SessionBoundScope, SessionPolicy, compile_session_policy
 from regproxy.oci import grammar
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, WRITE_ACTIONS, Action
 
@@ -93,14 +94,6 @@ class ScopeRequest:
     @property
     def is_catalog(self) -> bool:
         return self.type == REGISTRY and self.name == CATALOG
-
-    def access_entry(self, actions: Iterable[str] | None = None) -> dict[str, Any]:
-        """The ``access`` claim entry for this resource (with ``actions``, default its own)."""
-        return {
-            "type": self.type,
-            "name": self.name,
-            "actions": list(self.actions if actions is None else actions),
-        }
 
 
 def parse_scope(text: str) -> ScopeRequest:
@@ -217,9 +210,7 @@ def scope_to_claim(scope: CredentialScope) -> dict[str, Any]:
 def _part_to_claim(part: CredentialScope) -> list[dict[str, Any]] | dict[str, Any]:
     # A short-lived credential's session policy travels as its document (signed with the token),
     # so that a token issued for the credential stays bound by it.
-    from regproxy.identity.session_policy import SessionPolicyScope  # noqa: PLC0415 (identity <-> policy)
-
-    if isinstance(part, SessionPolicyScope) and part.policy is not None:
+    if isinstance(part, SessionBoundScope) and part.policy is not None:
         return {"session_policy": part.policy.to_claim()}
     if isinstance(part, NoRegistryScope):  # keeps saying why through the token flow
         return {"no_registry_scope": part.reason}
@@ -233,8 +224,6 @@ def _part_from_claim(name: str, part: Any) -> CredentialScope:
             raise ValueError("a no_registry_scope part names its reason")
         return NoRegistryScope(name, (), reason)
     if isinstance(part, dict):
-        from regproxy.identity.session_policy import SessionPolicy, compile_session_policy  # noqa: PLC0415
-
         return compile_session_policy(SessionPolicy.from_claim(part.get("session_policy")))
     return CredentialScope(name, grants_from_claim(part))
 

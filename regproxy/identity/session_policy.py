@@ -3,25 +3,36 @@
 Alibaba STS ``AssumeRole`` takes an optional ``Policy``: a RAM document, and "the permissions
 of the STS token are the intersection of the role's policies and this policy". Here the role is
 the principal the credential is issued for, its policies the statements bound to it, and the
-session policy a :class:`SessionPolicyScope` on the credential: a request is allowed only when
-the principal's policies allow it *and* the session policy allows it, and an explicit ``Deny`` in
-either wins. The document travels verbatim inside the signed credential (and inside the tokens
-issued for it), with the region and account it was issued for, and is compiled by the Alibaba
-dialect exactly as a document in the policies directory.
+session policy a scope on the credential: a request is allowed only when the principal's
+policies allow it *and* the session policy allows it, and an explicit ``Deny`` in either wins.
+The document travels verbatim inside the signed credential (and inside the tokens issued for
+it), with the region and account it was issued for.
+
+This module is identity's side: the document as data, and the scope's claim form. Compiling the
+document is the policy layer's (:mod:`regproxy.policy.session_policy`, the Alibaba dialect),
+which installs its compiler when the policy layer is imported; identity never imports policy.
+Until a compiler is installed, a session policy cannot be honoured and is refused (a credential
+or token carrying one does not verify): never fail open.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from regproxy.errors import PolicyError, SourceLocation
 from regproxy.identity.principal import CredentialScope
 from regproxy.oci.actions import Action
-from regproxy.policy.dialects import DialectContext
-from regproxy.policy.dialects.alibaba import compile_ram
-from regproxy.policy.model import Effect, Statement
+
+__all__ = [
+    "DIALECT",
+    "MAX_DOCUMENT_CHARS",
+    "SCOPE_NAME",
+    "SessionBoundScope",
+    "SessionPolicy",
+    "compile_session_policy",
+    "install_compiler",
+]
 
 DIALECT = "alibaba"
 SCOPE_NAME = "sts-session-policy"
@@ -53,49 +64,34 @@ class SessionPolicy:
         return cls(document, region, account)
 
 
-def compile_session_policy(policy: SessionPolicy) -> SessionPolicyScope:
-    """The scope a session policy puts on a credential; ``ValueError`` naming the line on a
-    document the Alibaba dialect refuses."""
-    if len(policy.document) > MAX_DOCUMENT_CHARS:
-        raise ValueError(f"a session policy is at most {MAX_DOCUMENT_CHARS} characters")
-    try:
-        statements = _compiled(policy.document, policy.region, policy.account)
-    except PolicyError as exc:
-        raise ValueError(f"session policy: {exc}") from None
-    return SessionPolicyScope(SCOPE_NAME, (), policy=policy, statements=statements)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(document: str, region: str, account: str) -> tuple[Statement, ...]:
-    context = DialectContext(alibaba_region=region, alibaba_account=account)
-    return compile_ram(document, SourceLocation("<session policy>"), "session-policy", context).statements
-
-
 @dataclass(frozen=True, slots=True)
-class SessionPolicyScope(CredentialScope):
-    """Permits what the session policy allows and does not deny (RAM's rule within one document).
-
-    Without the request context (``permits``), a statement with conditions cannot be decided:
-    a conditional ``Allow`` then allows nothing and a conditional ``Deny`` denies, so the bound
-    never widens for want of a fact.
-    """
+class SessionBoundScope(CredentialScope):
+    """The scope a session policy puts on a credential; the compiler's subclass decides what
+    it permits. This base permits nothing: it is never the one that widens a bound."""
 
     policy: SessionPolicy | None = None
-    statements: tuple[Statement, ...] = field(default=(), compare=False)
 
     def permits(self, action: Action, repository: str) -> bool:
-        return self.permits_in(action, repository, None)
+        return False
 
     def permits_in(self, action: Action, repository: str, context: Any) -> bool:
-        allowed = False
-        for s in self.statements:
-            if not s.matches(action, repository, None):
-                continue
-            if s.conditions:
-                holds = s.effect is Effect.DENY if context is None else s.conditions_hold(context)
-                if not holds:
-                    continue
-            if s.effect is Effect.DENY:
-                return False
-            allowed = True
-        return allowed
+        return False
+
+
+Compiler = Callable[[SessionPolicy], SessionBoundScope]
+_compilers: list[Compiler] = []
+
+
+def install_compiler(compiler: Compiler) -> None:
+    """The policy layer's compiler of session documents (installed once, on its import)."""
+    _compilers[:] = [compiler]
+
+
+def compile_session_policy(policy: SessionPolicy) -> SessionBoundScope:
+    """The scope a session policy puts on a credential; ``ValueError`` naming the line on a
+    document the Alibaba dialect refuses, or when no compiler is installed."""
+    if len(policy.document) > MAX_DOCUMENT_CHARS:
+        raise ValueError(f"a session policy is at most {MAX_DOCUMENT_CHARS} characters")
+    if not _compilers:
+        raise ValueError("session policies cannot be honoured here: the policy layer is not loaded")
+    return _compilers[0](policy)

@@ -2,7 +2,7 @@
 
 A short-lived credential is a Basic username/password pair that any registry client can use
 (``docker login -u sts-… -p …``). Nothing is stored: the password is a JWT signed with the token
-service's key (see :mod:`regproxy.identity.tokens`; ``typ`` ``regproxy-sts+jwt``, ``regproxy.use``
+service's key (see :mod:`regproxy.identity.jose`; ``typ`` ``regproxy-sts+jwt``, ``regproxy.use``
 ``sts``) carrying ``sub`` (the principal id), ``jti``, ``exp`` and a *session policy*: a list of
 ``{repository glob, actions}``, and optionally an Alibaba RAM session policy verbatim
 (:mod:`regproxy.identity.session_policy`): the credential then allows what its principal's
@@ -32,20 +32,20 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from regproxy.identity.chain import NOT_MINE, AuthResult, Credentials, Invalid, Scheme, Valid
+from regproxy.identity.claims import STS_USERNAME_PREFIX, credential_revoked
+from regproxy.identity.jose import (
+    CLAIM,
+    DEFAULT_LEEWAY,
+    InvalidToken,
+    TokenUse,
+    registered_claims,
+    sign_claims,
+    verify_signed,
+)
 from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import CredentialScope, Principal, ScopeGrant
 from regproxy.identity.scope import DOCKER_WORDS, grants_from_claim, grants_to_claim
 from regproxy.identity.session_policy import SessionPolicy, compile_session_policy
-from regproxy.identity.tokens import (
-    CLAIM,
-    DEFAULT_LEEWAY,
-    STS_USERNAME_PREFIX,
-    InvalidToken,
-    TokenUse,
-    new_jti,
-    sign_claims,
-    verify_signed,
-)
 from regproxy.oci.actions import Action, expand_action_pattern
 
 __all__ = [
@@ -116,43 +116,26 @@ def issue_credential(
         compile_session_policy(session_policy)  # refuse it now, not at every use
         private["session_policy"] = session_policy.to_claim()
     iat = int(now)
-    jti = new_jti()
-    claims = {
-        "iss": issuer,
-        "sub": principal_id,
-        "aud": audience,
-        "iat": iat,
-        "nbf": iat,
-        "exp": iat + ttl,
-        "jti": jti,
-        CLAIM: private,
-    }
-    return StsCredential(USERNAME_PREFIX + jti, sign_claims(claims, signing_key, TokenUse.STS))
+    claims = registered_claims(issuer=issuer, subject=principal_id, audience=audience, iat=iat, exp=iat + ttl)
+    claims[CLAIM] = private
+    return StsCredential(USERNAME_PREFIX + claims["jti"], sign_claims(claims, signing_key, TokenUse.STS))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class StsAuthenticator:
-    """Basic credentials ``sts-<jti>`` / signed session token."""
+    """Basic credentials ``sts-<jti>`` / signed session token.
 
-    def __init__(
-        self,
-        *,
-        keys: KeySet,
-        issuer: str,
-        audience: str,
-        resolve: Callable[[str], Principal | None],
-        revoked: Callable[[], frozenset[str]] = frozenset,
-        clock: Callable[[], float] = time.time,
-        leeway: float = DEFAULT_LEEWAY,
-        max_ttl: int = DEFAULT_MAX_TTL,
-    ) -> None:
-        self._keys = keys
-        self._issuer = issuer
-        self._audience = audience
-        self._resolve = resolve
-        self._revoked = revoked
-        self._clock = clock
-        self._leeway = leeway
-        self._max_ttl = max_ttl
+    ``resolve`` finds the principal by id as the identities file says now; ``revoked`` reads
+    the revocation set as it is now (both reload)."""
+
+    keys: KeySet
+    issuer: str
+    audience: str
+    resolve: Callable[[str], Principal | None]
+    revoked: Callable[[], frozenset[str]] = frozenset
+    clock: Callable[[], float] = time.time
+    leeway: float = DEFAULT_LEEWAY
+    max_ttl: int = DEFAULT_MAX_TTL
 
     async def authenticate(self, credentials: Credentials) -> AuthResult:
         if credentials.scheme is not Scheme.BASIC or not credentials.username.startswith(USERNAME_PREFIX):
@@ -165,19 +148,19 @@ class StsAuthenticator:
     def _verify(self, username: str, password: str) -> Principal:
         claims = verify_signed(
             password,
-            self._keys,
+            self.keys,
             use=TokenUse.STS,
-            issuer=self._issuer,
-            audience=self._audience,
-            now=self._clock(),
-            leeway=self._leeway,
-            max_lifetime=self._max_ttl,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=self.clock(),
+            leeway=self.leeway,
+            max_lifetime=self.max_ttl,
         )
         jti = claims["jti"]
         if not isinstance(jti, str) or username != USERNAME_PREFIX + jti:
             raise InvalidToken("short-lived credential username does not match its token")
-        revoked = self._revoked()
-        if jti in revoked or username in revoked:  # listed by jti, or by the name audit lines show
+        # listed by jti, or by the name audit lines show: the revocation rule of every token
+        if credential_revoked(username, self.revoked()):
             raise InvalidToken("short-lived credential has been revoked")
         try:
             grants = grants_from_claim(claims[CLAIM].get("policy"))
@@ -185,7 +168,7 @@ class StsAuthenticator:
             raise InvalidToken("short-lived credential session policy is malformed") from None
         if not grants:
             raise InvalidToken("short-lived credential session policy is empty")
-        principal = self._resolve(claims["sub"])
+        principal = self.resolve(claims["sub"])
         if principal is None or not principal.authenticated:
             raise InvalidToken("short-lived credential principal no longer exists")
         exp = float(claims["exp"])

@@ -14,7 +14,8 @@ Layout of a policies directory (the dialect of a document is the directory it si
 
 A Kubernetes ConfigMap cannot hold sub-directories, so the dialect may also be written in the
 file name instead: ``x.thalassa.yaml``, ``x.policy`` (OCI), ``x.tencent.json``,
-``x.alibaba.json``; any other ``*.yaml`` at the top is native.
+``x.alibaba.json``; any other ``*.yaml`` at the top is native, but ``*.test.yaml``: decision
+tests (``regproxy test``), as is anything in a ``tests/`` sub-directory.
 
 A set with any error is refused whole: :class:`PolicySetInvalid` carries every error found.
 """
@@ -26,12 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from regproxy.errors import PolicyError, PolicyErrors, RegproxyError, SourceLocation
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import Binding, DialectContext, Document
 from regproxy.policy.dialects.registry import DIALECTS
 from regproxy.policy.model import PolicySet, PrincipalRef, Statement
-from regproxy.policy.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import LineDict, YamlSyntaxError, at, load_yaml
 
 BINDINGS_FILE = "bindings.yaml"
+TEST_SUFFIXES = (".test.yaml", ".test.yml")  # decision tests beside the documents, not policies
 SUFFIXES = {
     "native": (".yaml", ".yml"),
     "thalassa": (".yaml", ".yml", ".json"),
@@ -62,7 +64,7 @@ def dialect_of(relative_path: str) -> str | None:
     parts = relative_path.split("/")
     if len(parts) == 1:
         name = parts[0]
-        if name == BINDINGS_FILE or name.startswith("."):
+        if name == BINDINGS_FILE or name.startswith(".") or name.endswith(TEST_SUFFIXES):
             return None
         for dialect in ("thalassa", "tencent", "alibaba", "oci"):
             if any(name.endswith(f".{dialect}{suffix}") for suffix in SUFFIXES[dialect]):
@@ -175,7 +177,7 @@ def _apply(
     doc = next(iter(unique.values()))
     dialect = DIALECTS[doc.dialect]
     try:
-        return dialect.bind(doc, binding.principals, binding.project, binding.id, context)
+        return dialect.bind(doc, Binding(binding.principals, binding.project, binding.id), context)
     except PolicyError as exc:
         # bind() cannot know the binding's line: an error it raises at bindings.yaml gets it here.
         if exc.location == SourceLocation(BINDINGS_FILE, 0):

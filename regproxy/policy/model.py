@@ -19,7 +19,7 @@ a tag pattern match it, denies with a tag pattern do not (they refuse only their
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -154,10 +154,6 @@ class Statement:
     location: SourceLocation = field(default_factory=lambda: SourceLocation("<builtin>"))
     dialect: str = "native"
     shadow: bool = False  # evaluated and reported, never enforced
-
-    def applies_to(self, principal_keys_: Iterable[PrincipalRef]) -> bool:
-        keys = set(principal_keys_)
-        return any(p in keys for p in self.principals)
 
     def matches(self, action: Action, repository: str, tag: str | None) -> bool:
         if action not in self.actions:

@@ -23,6 +23,7 @@ from regproxy.errors import ErrorCode, OciError
 from regproxy.identity.chain import Authenticator
 from regproxy.identity.keys import KeySet
 from regproxy.metrics import Metrics, write_snapshot
+from regproxy.policycode.shadow import Shadow, shadow_of
 from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.upstream import UpstreamClient
 from regproxy.redaction import install_log_redaction
@@ -67,7 +68,9 @@ class TaskOwner:
 
 def initial_store(config: Config) -> Store:
     """Load the policy set and identities once, at start-up (errors here stop the start)."""
-    loaded = load_all(config.policies, config.identities, config.dialects, public_statements(config.public), 1)
+    loaded = load_all(
+        config.policies, config.identities, config.dialects, public_statements(config.public), 1, config.policy_tests
+    )
     return Store(loaded.policy, loaded.identities)
 
 
@@ -109,6 +112,7 @@ def build_app(
         context=config.dialects,
         extra=public_statements(config.public),
         settle=config.reload_settle,
+        tests=config.policy_tests,
     )
     limits = config.limits
     limiter = None
@@ -117,6 +121,7 @@ def build_app(
             limits.requests_per_second, limits.burst or int(limits.requests_per_second) or 1, limits.concurrent_requests
         )
 
+    shadow = shadow_of(config, metrics)  # config shadow_policies: a candidate set deciding without effect
     # client_max_size=0: bodies are bounded per route where they are read (regproxy.server.bodies)
     app = web.Application(middlewares=[connection_middleware, _unexpected_errors], client_max_size=0)
     app[STORE] = store
@@ -127,14 +132,7 @@ def build_app(
     app[REFUSAL_METRICS] = metrics
     if audit is not None:
         app[REFUSAL_AUDIT] = audit
-    throttle = MemoryLoginThrottle(
-        free_failures=limits.login_free_failures,
-        free_failures_per_source=limits.login_free_failures_per_source,
-        backoff=limits.login_backoff,
-        backoff_max=limits.login_backoff_max,
-        window=limits.login_failure_window,
-    )
-    app[LOGINS] = Logins(throttle, audit, metrics, config.trusted_proxies)
+    app[LOGINS] = _logins(config, audit, metrics)
 
     wiring = wire(config, store, keys)
     app[CHAIN] = wiring.authentication.chain
@@ -152,6 +150,7 @@ def build_app(
         sealer=wiring.sealer,
         logins=app[LOGINS],
         capabilities=capabilities,
+        shadow=shadow[0] if shadow is not None else None,
     )
     app.router.add_route("*", "/v2/{tail:.*}", handler.handle)
     app.router.add_route("*", "/v2", _redirect_v2)
@@ -162,10 +161,12 @@ def build_app(
         if audit is not None:
             owner.start(audit.run(), "audit-writer")
         owner.start(reloader.watch(), "policy-watcher")
+        if shadow is not None:
+            owner.start(shadow[1].watch(), "shadow-policy-watcher")
         owner.start(_gauges(store, metrics, audit, snapshot), "metrics-gauges")
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: owner.start(reloader.reload("SIGHUP"), "reload"))
+            loop.add_signal_handler(signal.SIGHUP, lambda: _reload_all(owner, reloader, shadow))
             if audit is not None:
                 loop.add_signal_handler(signal.SIGUSR1, audit.reopen)
         except (NotImplementedError, RuntimeError):
@@ -179,6 +180,25 @@ def build_app(
     return app
 
 
+def _reload_all(owner: TaskOwner, reloader: Reloader, shadow: tuple[Shadow, Reloader] | None) -> None:
+    owner.start(reloader.reload("SIGHUP"), "reload")
+    if shadow is not None:
+        owner.start(shadow[1].reload("SIGHUP"), "shadow-reload")
+
+
+def _logins(config: Config, audit: AuditLog | None, metrics: Metrics) -> Logins:
+    """Login auditing and the failed-login back-off, per process (shared counters come later)."""
+    limits = config.limits
+    throttle = MemoryLoginThrottle(
+        free_failures=limits.login_free_failures,
+        free_failures_per_source=limits.login_free_failures_per_source,
+        backoff=limits.login_backoff,
+        backoff_max=limits.login_backoff_max,
+        window=limits.login_failure_window,
+    )
+    return Logins(throttle, audit, metrics, config.trusted_proxies)
+
+
 async def _redirect_v2(request: web.Request) -> web.StreamResponse:
     raise web.HTTPMovedPermanently("/v2/")
 
@@ -189,6 +209,7 @@ async def _gauges(store: Store, metrics: Metrics, audit: AuditLog | None, snapsh
         metrics.set("regproxy_policy_generation", policy.generation)
         metrics.counters["regproxy_policy_reloads_total"][(("result", "succeeded"),)] = store.reloads_ok
         metrics.counters["regproxy_policy_reloads_total"][(("result", "failed"),)] = store.reloads_failed
+        metrics.counters["regproxy_policy_reloads_total"][(("result", "tests-failed"),)] = store.reloads_tests_failed
         metrics.counters["regproxy_decision_cache_hits_total"][()] = float(policy.cache_hits + store.cache_hits_retired)
         metrics.counters["regproxy_decision_cache_misses_total"][()] = float(
             policy.cache_misses + store.cache_misses_retired

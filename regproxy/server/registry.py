@@ -38,6 +38,8 @@ from regproxy.oci.capability import Capabilities, unsupported_error
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
+from regproxy.policycode.recording import record_caller
+from regproxy.policycode.shadow import Shadow
 from regproxy.proxy.capabilities import CapabilityProbe
 from regproxy.proxy.headers import request_headers, response_headers
 from regproxy.proxy.heads import HeadResponse
@@ -83,8 +85,10 @@ class RegistryHandler:
         sealer: UploadSealer | None = None,
         logins: Logins | None = None,
         capabilities: CapabilityProbe | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.logins = logins
+        self.shadow = shadow
         self.config = config
         self.store = store
         self.upstream = upstream
@@ -183,6 +187,7 @@ class RegistryHandler:
         event.principal = principal.id
         event.principal_kind = principal.kind.value
         event.credential = principal.credential_id or ""
+        record_caller(event, parsed, principal)
         policy = self.store.policy  # this request's snapshot, whatever reloads meanwhile
         event.generation = policy.generation
         event.policy_hash = policy.policy_set.content_hash
@@ -201,6 +206,8 @@ class RegistryHandler:
             event.facts = audit_facts(verdict.facts)
             if verdict.decision.outcome is Outcome.SCOPE_DENY:
                 event.reason = principal.scope_reason or ""
+            if self.shadow is not None:  # the candidate set decides too, without effect
+                self.shadow.observe(parsed, context, verdict, event)
             if parsed.route not in (RouteKind.BASE, RouteKind.CATALOG):
                 event.shadow = policy.shadow_matches(
                     context, parsed.action or Action.PULL, parsed.repository, parsed.tag

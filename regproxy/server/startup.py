@@ -15,6 +15,7 @@ from regproxy.config import Config
 from regproxy.errors import ConfigError, IdentityFileError, PolicyError
 from regproxy.identity.keys import KeySet
 from regproxy.policy.load import PolicySetInvalid
+from regproxy.policycode.suite import PolicyTestsFailed
 from regproxy.reload import Store
 from regproxy.server.app import initial_store
 from regproxy.server.tls import RotatingTls
@@ -51,6 +52,12 @@ def load_store(config: Config) -> Store:
             log.error("policies: %s", error)
         raise ConfigError(
             "policies", f"the policy set in `{config.policies}` is refused: {len(exc.errors)} error(s), above"
+        ) from None
+    except PolicyTestsFailed as exc:
+        for failure in exc.failures:
+            log.error("policy test failed: %s", failure)
+        raise ConfigError(
+            "policy_tests", f"the policy set in `{config.policies}` fails {len(exc.failures)} test(s), above"
         ) from None
     except PolicyError as exc:
         raise ConfigError("policies", str(exc)) from None

@@ -27,12 +27,13 @@ from regproxy.authorization.grants import grant_access
 from regproxy.config import Config
 from regproxy.errors import ConfigError, ErrorCode, OciError, Unauthenticated, UpstreamUnavailable
 from regproxy.identity.chain import AuthResult, Credentials, Invalid, Scheme, Unavailable, Valid
+from regproxy.identity.jose import InvalidToken
 from regproxy.identity.keys import KeyLoadError, KeySet, load_signing_key, load_verification_key
 from regproxy.identity.oidc import OidcIssuerConfig
 from regproxy.identity.principal import Principal, PrincipalKind
 from regproxy.identity.scope import ScopeRequest, parse_scope
 from regproxy.identity.sts import DEFAULT_MAX_TTL, issue_credential
-from regproxy.identity.tokens import InvalidToken, TokenService
+from regproxy.identity.tokens import TokenService
 from regproxy.metrics import Metrics
 from regproxy.policy.model import RequestContext
 from regproxy.reload import Store

@@ -26,7 +26,8 @@ from regproxy.identity.keys import KeySet
 from regproxy.identity.oidc import OidcAuthenticator, OidcIssuerConfig
 from regproxy.identity.principal import Principal
 from regproxy.identity.sts import StsAuthenticator
-from regproxy.identity.tokens import TokenAuthenticator, TokenService
+from regproxy.identity.token_auth import TokenAuthenticator
+from regproxy.identity.tokens import TokenService
 from regproxy.reload import Store
 from regproxy.server.authentication import Authentication
 from regproxy.server.tokens import TOKEN_PATH, oidc_configs

@@ -17,9 +17,9 @@ import socket
 import sys
 from pathlib import Path
 
-from regproxy.cli import setup_logging
 from regproxy.config import Config
 from regproxy.errors import RegproxyError
+from regproxy.logs import setup_logging
 from regproxy.server.run import run_worker
 from regproxy.server.wiring import adopt_host_key
 

@@ -81,6 +81,15 @@ class Document:
     warnings: tuple[PolicyError, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Where ``bindings.yaml`` attaches a document: to whom, at which project, under which id."""
+
+    principals: tuple[PrincipalRef, ...]
+    project: str | None
+    id: str
+
+
 class Dialect(Protocol):
     name: str
 
@@ -92,13 +101,25 @@ class Dialect(Protocol):
         """The cloud's built-in (system, preset) policies, bindable by name."""
         ...
 
-    def bind(
-        self,
-        document: Document,
-        principals: tuple[PrincipalRef, ...],
-        project: str | None,
-        binding_id: str,
-        context: DialectContext,
-    ) -> tuple[Statement, ...]:
-        """The document's statements attached to ``principals`` (at ``project`` if given)."""
+    def bind(self, document: Document, binding: Binding, context: DialectContext) -> tuple[Statement, ...]:
+        """The document's statements attached to ``binding.principals`` (at its project if given)."""
         ...
+
+
+class NamesItsPrincipals:
+    """What a dialect whose documents name their own principals (native, OCI) needs of the
+    protocol's binding side: no built-ins unless it says so, and a binding is refused."""
+
+    name: str
+    principals_word = "principals"
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return ()
+
+    def bind(self, document: Document, binding: Binding, context: DialectContext) -> tuple[Statement, ...]:
+        # Raised at bindings.yaml: the loader moves it to the binding's line.
+        raise PolicyError(
+            SourceLocation("bindings.yaml"),
+            f"binding `{binding.id}`: {self.name} policy `{document.name}` names its own {self.principals_word}; "
+            "it is not bound",
+        )

@@ -31,9 +31,20 @@ from enum import StrEnum
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, Action
 from regproxy.policy.conditions import NotPrincipal
-from regproxy.policy.dialects import DialectContext, Document, Setting
+from regproxy.policy.dialects import Binding, DialectContext, Document, Setting
 from regproxy.policy.dialects.attached import bind_statements
-from regproxy.policy.dialects.iamjson import CloudAction, Keys, Vocabulary, compile_iam_json, glob_actions
+from regproxy.policy.dialects.iamjson import (
+    API_NAME,
+    PATH,
+    AttachedJsonDialect,
+    CloudAction,
+    Keys,
+    Vocabulary,
+    compile_iam_json,
+    date_operators,
+    glob_actions,
+    pascal_case,
+)
 from regproxy.policy.model import (
     Effect,
     PrincipalRef,
@@ -127,44 +138,31 @@ SYSTEM_POLICIES: dict[str, str] = {
         "Version": "1" }""",
 }
 
-_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_PATH = re.compile(r"[a-z0-9._/*-]+")
 
-
-class AlibabaDialect:
+class AlibabaDialect(AttachedJsonDialect):
     name = DIALECT
+    builtin_texts = SYSTEM_POLICIES
+    builtin_kind = "system"
+    cloud = "Alibaba"
 
-    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
-        stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
-        if stem in SYSTEM_POLICIES:
-            raise PolicyError(location, f"`{stem}` is the name of an Alibaba system policy; rename the file")
-        return compile_ram(text, location, stem, context)
+    def compile_named(self, text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
+        return compile_ram(text, location, name, context)
 
     def builtins(self, context: DialectContext) -> tuple[Document, ...]:
-        system = tuple(
-            compile_ram(text, SourceLocation(f"<system {DIALECT}/{name}>"), name, context)
-            for name, text in SYSTEM_POLICIES.items()
-        )
+        system = super().builtins(context)
         owner = account_owner_document(context)
         return system if owner is None else (*system, owner)
 
-    def bind(
-        self,
-        document: Document,
-        principals: tuple[PrincipalRef, ...],
-        project: str | None,
-        binding_id: str,
-        context: DialectContext,
-    ) -> tuple[Statement, ...]:
+    def bind(self, document: Document, binding: Binding, context: DialectContext) -> tuple[Statement, ...]:
         owners = account_owners(context)
-        for ref in principals:
+        for ref in binding.principals:
             if ref in owners:
                 raise PolicyError(
                     document.location,
-                    f"binding `{binding_id}`: `{ref}` is the Alibaba Cloud account, which has full "
+                    f"binding `{binding.id}`: `{ref}` is the Alibaba Cloud account, which has full "
                     "access to all resources it owns; RAM attaches policies to RAM users, groups and roles",
                 )
-        statements = bind_statements(document, principals, project, binding_id)
+        statements = bind_statements(document, binding)
         if not owners:
             return statements
         # RAM policies govern RAM identities, never the account itself: a Deny bound to a group
@@ -246,7 +244,7 @@ def actions_named(word: str, location: SourceLocation) -> list[CloudAction]:
         return found
     if text in ALIBABA_ACTIONS:
         return [ALIBABA_ACTIONS[text]]
-    if not _API_NAME.fullmatch(api):
+    if not API_NAME.fullmatch(api):
         raise PolicyError(location, f"action `{word}` is not `service:ActionName`")
     near = difflib.get_close_matches(text, _MAPPED, n=1, cutoff=0.85)
     if near:
@@ -301,7 +299,7 @@ def parse_resource(text: str, location: SourceLocation, context: DialectContext)
         raise PolicyError(location, f"resource `{text}` is not `…:repository/NAMESPACE[/REPOSITORY]`")
     if path != path.lower():
         raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
-    if not _PATH.fullmatch(path) or "//" in path or path[0] == "/" or path[-1] == "/":
+    if not PATH.fullmatch(path) or "//" in path or path[0] == "/" or path[-1] == "/":
         raise PolicyError(location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)")
     return RamResource(text, path, reachable=here)
 
@@ -320,16 +318,7 @@ _EDGE_LEVELS = frozenset({Level.REPOSITORY, Level.LISTING})
 VOCABULARY = Vocabulary(
     dialect=DIALECT,
     service="RAM",
-    keys=Keys(
-        version="Version",
-        statement="Statement",
-        effect="Effect",
-        action="Action",
-        resource="Resource",
-        condition="Condition",
-        sid="Sid",
-        not_action="NotAction",
-    ),
+    keys=Keys.spelt(pascal_case, sid=True, not_action=True),
     version="1",
     element_case="PascalCase",
     effects=("Allow", "Deny"),
@@ -338,14 +327,7 @@ VOCABULARY = Vocabulary(
     known_actions=ALIBABA_ACTIONS,
     normalise=str.lower,
     ip_operators={"IpAddress": False, "NotIpAddress": True},
-    date_operators={
-        "DateEquals": "eq",
-        "DateNotEquals": "ne",
-        "DateLessThan": "lt",
-        "DateLessThanEquals": "le",
-        "DateGreaterThan": "gt",
-        "DateGreaterThanEquals": "ge",
-    },
+    date_operators=date_operators(pascal_case, "equals"),
     ip_key="acs:SourceIp",
     time_key="acs:CurrentTime",
     condition_keys_case_sensitive=False,

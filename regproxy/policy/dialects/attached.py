@@ -13,17 +13,16 @@ from datetime import datetime, timedelta
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import Action
 from regproxy.policy.conditions import AnyOf, Not, SourceAddressIn, TimeWindow
-from regproxy.policy.dialects import Document
-from regproxy.policy.model import Condition, Effect, PrincipalRef, PrincipalSelector, ResourcePattern, Statement
+from regproxy.policy.dialects import Binding, Document
+from regproxy.policy.model import Condition, Effect, PrincipalSelector, ResourcePattern, Statement
 
 _BINDABLE = frozenset({PrincipalSelector.USER, PrincipalSelector.GROUP, PrincipalSelector.SERVICE_ACCOUNT})
 _TICK = timedelta(microseconds=1)  # the resolution of datetime: `<= t` is `< t + tick`
 
 
-def bind_statements(
-    document: Document, principals: tuple[PrincipalRef, ...], project: str | None, binding_id: str
-) -> tuple[Statement, ...]:
-    """The document's statements for ``principals``, ids ``BINDING/DOCUMENT#N``."""
+def bind_statements(document: Document, binding: Binding) -> tuple[Statement, ...]:
+    """The document's statements for the binding's principals, ids ``BINDING/DOCUMENT#N``."""
+    principals, project, binding_id = binding.principals, binding.project, binding.id
     if project is not None:
         raise PolicyError(
             document.location,

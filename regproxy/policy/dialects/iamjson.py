@@ -48,6 +48,25 @@ class Resource(Protocol):
     def reach(self, action: CloudAction) -> tuple[ResourcePattern, ...]: ...
 
 
+def pascal_case(snake: str) -> str:
+    """``not_action`` → ``NotAction``: RAM's element names."""
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def date_operators(case: Callable[[str], str], equal: str) -> dict[str, str]:
+    """The six date comparisons as a language spells them (CAM ``date_less_than_equal``, RAM
+    ``DateLessThanEquals``) → ``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge``."""
+    words = (
+        (equal, "eq"),
+        (f"not_{equal}", "ne"),
+        ("less_than", "lt"),
+        (f"less_than_{equal}", "le"),
+        ("greater_than", "gt"),
+        (f"greater_than_{equal}", "ge"),
+    )
+    return {case(f"date_{word}"): op for word, op in words}
+
+
 @dataclass(frozen=True, slots=True)
 class Keys:
     """The element names of one language, spelt as it requires."""
@@ -60,6 +79,21 @@ class Keys:
     condition: str
     sid: str | None = None  # statements may carry an id (RAM `Sid`)
     not_action: str | None = None  # the complement form (RAM `NotAction`)
+
+    @classmethod
+    def spelt(cls, case: Callable[[str], str], *, sid: bool = False, not_action: bool = False) -> Keys:
+        """The element names in one casing (``str.lower``: CAM; ``_pascal``: RAM), with the
+        optional elements the language has."""
+        return cls(
+            version=case("version"),
+            statement=case("statement"),
+            effect=case("effect"),
+            action=case("action"),
+            resource=case("resource"),
+            condition=case("condition"),
+            sid=case("sid") if sid else None,
+            not_action=case("not_action") if not_action else None,
+        )
 
     def document(self) -> frozenset[str]:
         return frozenset({self.version, self.statement})
@@ -275,3 +309,35 @@ def glob_actions(text: str, table: Mapping[str, CloudAction]) -> list[CloudActio
     """The actions of ``table`` whose keys ``text`` (``*`` = any characters) matches whole."""
     pattern = re.compile(".*".join(re.escape(part) for part in text.split("*")))
     return [a for n, a in table.items() if pattern.fullmatch(n)]
+
+
+# what an API name and a repository path may hold in both languages, before their own checks
+API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+PATH = re.compile(r"[a-z0-9._/*-]+")
+
+
+class AttachedJsonDialect:
+    """The dialect side of an IAM-JSON language whose documents bindings.yaml attaches (CAM,
+    RAM): the cloud's built-in policies are bindable by name, and a file may not take one's name."""
+
+    name: str
+    builtin_texts: Mapping[str, str]  # the cloud's built-in policies, by name
+    builtin_kind: str  # how the cloud calls them: "preset", "system"
+    cloud: str  # the cloud's name, for messages
+
+    def compile_named(self, text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
+        raise NotImplementedError
+
+    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
+        stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
+        if stem in self.builtin_texts:
+            raise PolicyError(
+                location, f"`{stem}` is the name of the {self.cloud} {self.builtin_kind} policy; rename the file"
+            )
+        return self.compile_named(text, location, stem, context)
+
+    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
+        return tuple(
+            self.compile_named(text, SourceLocation(f"<{self.builtin_kind} {self.name}/{name}>"), name, context)
+            for name, text in self.builtin_texts.items()
+        )

@@ -32,9 +32,9 @@ from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action, expand_action_pattern
 from regproxy.policy.conditions import ClaimMatches, CredentialScopeIn, SourceAddressIn, TimeWindow
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import DialectContext, Document, NamesItsPrincipals
 from regproxy.policy.model import Condition, Effect, PrincipalRef, ResourcePattern, Statement
-from regproxy.policy.yamlsource import YamlSyntaxError, at, load_yaml
+from regproxy.sources.yamlsource import YamlSyntaxError, at, load_yaml
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _STATEMENT_KEYS = frozenset(
@@ -43,7 +43,7 @@ _STATEMENT_KEYS = frozenset(
 _CONDITION_KEYS = frozenset({"source", "time", "credential-scope", "claims"})
 
 
-class NativeDialect:
+class NativeDialect(NamesItsPrincipals):
     name = "native"
 
     def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
@@ -55,19 +55,6 @@ class NativeDialect:
             except (orjson.JSONDecodeError, PolicyError):
                 pass
         return compile_native(parse_native(text, location), location)
-
-    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
-        return ()
-
-    def bind(
-        self,
-        document: Document,
-        principals: tuple[PrincipalRef, ...],
-        project: str | None,
-        binding_id: str,
-        context: DialectContext,
-    ) -> tuple[Statement, ...]:
-        raise PolicyError(document.location, "native statements name their own principals")
 
 
 def parse_native(text: str, location: SourceLocation) -> Any:

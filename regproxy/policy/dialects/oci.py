@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from regproxy.errors import PolicyError, PolicyErrors, SourceLocation
 from regproxy.oci.actions import ALL_ACTIONS, DELETE_ACTIONS, Action
 from regproxy.policy.conditions import NotInGroup
-from regproxy.policy.dialects import DialectContext, Document, Setting
+from regproxy.policy.dialects import DialectContext, Document, NamesItsPrincipals, Setting
 from regproxy.policy.dialects.oci_grammar import Parsed, Parser, Permission
 from regproxy.policy.model import (
     Condition,
@@ -178,7 +178,8 @@ def _compile(
     return out
 
 
-class OciDialect:
+class OciDialect(NamesItsPrincipals):
+    principals_word = "groups"  # an OCI statement names its groups
     name = "oci"
 
     def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
@@ -211,17 +212,3 @@ class OciDialect:
             dialect=self.name,
         )
         return (Document(group, self.name, (statement,), location, needs_binding=False),)
-
-    def bind(
-        self,
-        document: Document,
-        principals: tuple[PrincipalRef, ...],
-        project: str | None,
-        binding_id: str,
-        context: DialectContext,
-    ) -> tuple[Statement, ...]:
-        # Raised at bindings.yaml: the loader moves it to the binding's line.
-        raise PolicyError(
-            SourceLocation("bindings.yaml"),
-            f"binding `{binding_id}`: oci policy `{document.name}` names its own groups; it is not bound",
-        )

@@ -30,11 +30,10 @@ from enum import StrEnum
 
 from regproxy.errors import PolicyError, SourceLocation
 from regproxy.oci.actions import Action
-from regproxy.policy.dialects import DialectContext, Document
+from regproxy.policy.dialects import Binding, DialectContext, Document, iamjson
 from regproxy.policy.dialects.attached import bind_statements
-from regproxy.policy.dialects.iamjson import CloudAction, Keys, Vocabulary, compile_iam_json, glob_actions
+from regproxy.policy.dialects.iamjson import CloudAction
 from regproxy.policy.model import (
-    PrincipalRef,
     ResourcePattern,
     Statement,
 )
@@ -141,39 +140,25 @@ PRESETS: dict[str, str] = {
          "resource": "*", "effect": "allow"}]}""",
 }
 
-_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_PATH = re.compile(r"[a-z0-9._/*-]+")
 _TAG = re.compile(r"[A-Za-z0-9._*-]+")
 
 
-class TencentDialect:
+class TencentDialect(iamjson.AttachedJsonDialect):
     name = DIALECT
+    builtin_texts = PRESETS
+    builtin_kind = "preset"
+    cloud = "Tencent"
 
-    def compile_document(self, text: str, location: SourceLocation, context: DialectContext) -> Document:
-        stem = location.file.rsplit("/", 1)[-1].removesuffix(".json")
-        if stem in PRESETS:
-            raise PolicyError(location, f"`{stem}` is the name of a Tencent preset policy; rename the file")
-        return compile_cam(text, location, stem)
+    def compile_named(self, text: str, location: SourceLocation, name: str, context: DialectContext) -> Document:
+        return compile_cam(text, location, name)
 
-    def builtins(self, context: DialectContext) -> tuple[Document, ...]:
-        return tuple(
-            compile_cam(text, SourceLocation(f"<preset {DIALECT}/{name}>"), name) for name, text in PRESETS.items()
-        )
-
-    def bind(
-        self,
-        document: Document,
-        principals: tuple[PrincipalRef, ...],
-        project: str | None,
-        binding_id: str,
-        context: DialectContext,
-    ) -> tuple[Statement, ...]:
-        return bind_statements(document, principals, project, binding_id)
+    def bind(self, document: Document, binding: Binding, context: DialectContext) -> tuple[Statement, ...]:
+        return bind_statements(document, binding)
 
 
 def compile_cam(text: str, location: SourceLocation, name: str) -> Document:
     """One CAM document → a :class:`Document` of statements waiting for their principals."""
-    return compile_iam_json(text, location, name, VOCABULARY, DialectContext())
+    return iamjson.compile_iam_json(text, location, name, VOCABULARY, DialectContext())
 
 
 def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction], bool]:
@@ -193,13 +178,13 @@ def expand_action(word: str, location: SourceLocation) -> tuple[list[CloudAction
     if service not in SERVICES:
         return [], False  # another product's permission: nothing at a registry edge
     if "*" in api:
-        found = glob_actions(text, TENCENT_ACTIONS)
+        found = iamjson.glob_actions(text, TENCENT_ACTIONS)
         if not found:
             raise PolicyError(location, f"action `{word}` matches no {service} action regproxy knows")
         return found, False
     if text in TENCENT_ACTIONS:
         return [TENCENT_ACTIONS[text]], True
-    if not _API_NAME.fullmatch(api):
+    if not iamjson.API_NAME.fullmatch(api):
         raise PolicyError(location, f"action `{word}` is not `service:ApiName`")
     near = difflib.get_close_matches(text.lower(), [n.lower() for n in _MAPPED], n=1, cutoff=0.85)
     if near:
@@ -289,7 +274,7 @@ def parse_resource(text: str, location: SourceLocation, context: DialectContext 
     name, colon, tag = path.partition(":")
     if name != name.lower():
         raise PolicyError(location, f"resource `{text}`: repository names are lower-case")
-    if not _PATH.fullmatch(name) or "//" in name or name[0] == "/" or name[-1] == "/":
+    if not iamjson.PATH.fullmatch(name) or "//" in name or name[0] == "/" or name[-1] == "/":
         raise PolicyError(location, f"resource `{text}` is not a repository pattern (`*` is the only wildcard)")
     if colon and not _TAG.fullmatch(tag):
         raise PolicyError(location, f"resource `{text}` has an invalid tag pattern")
@@ -323,17 +308,10 @@ def _tag_patterns(path: str) -> tuple[ResourcePattern, ...]:
     return tuple(out)
 
 
-VOCABULARY = Vocabulary(
+VOCABULARY = iamjson.Vocabulary(
     dialect=DIALECT,
     service="CAM",
-    keys=Keys(
-        version="version",
-        statement="statement",
-        effect="effect",
-        action="action",
-        resource="resource",
-        condition="condition",
-    ),
+    keys=iamjson.Keys.spelt(str.lower),
     version="2.0",
     element_case="lower-case",
     effects=("allow", "deny"),
@@ -342,14 +320,7 @@ VOCABULARY = Vocabulary(
     known_actions=TENCENT_ACTIONS,
     normalise=str,
     ip_operators={"ip_equal": False, "ip_not_equal": True},
-    date_operators={
-        "date_equal": "eq",
-        "date_not_equal": "ne",
-        "date_less_than": "lt",
-        "date_less_than_equal": "le",
-        "date_greater_than": "gt",
-        "date_greater_than_equal": "ge",
-    },
+    date_operators=iamjson.date_operators(str, "equal"),
     ip_key="qcs:ip",
     time_key="qcs:current_time",
     condition_keys_case_sensitive=True,

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from regproxy.cli import main, parse_duration
 from regproxy.identity.passwords import verify_password
+from tests.support.keys import write_pkcs8
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -131,10 +130,7 @@ def test_hash_password_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytes
 def test_credentials_issue_prints_a_signed_short_lived_credential(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pkcs8(tmp_path / "k.pem")
     (tmp_path / "ids.yaml").write_text("service_accounts:\n  - name: ci\n")
     (tmp_path / "c.yaml").write_text(
         "identities: ids.yaml\ntokens:\n  signing_key: k.pem\nexternal_url: https://reg.example\n"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import HostPort, load_config
+from regproxy.config import HostPort
 from regproxy.errors import ConfigError
+from regproxy.settings.files import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -82,3 +83,34 @@ def test_reload_settle_defaults_to_half_a_second_and_is_set_by_file_or_environme
     assert load_config(None, env={}).reload_settle == 0.5
     assert load_config(write(tmp_path, "reload:\n  settle: 2\n"), env={}).reload_settle == 2.0
     assert load_config(None, env={"REGPROXY_RELOAD_SETTLE": "0"}).reload_settle == 0.0
+
+
+def test_policy_tests_true_means_beside_the_policies_and_a_path_is_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "candidate").mkdir()
+    config_file = tmp_path / "regproxy.yaml"
+    config_file.write_text("policies: policies\npolicy_tests: true\nshadow_policies: candidate\n")
+    config = load_config(config_file, env={})
+    assert (config.policy_tests, config.shadow_policies) == (tmp_path / "policies", tmp_path / "candidate")
+    config_file.write_text("policies: policies\npolicy_tests: checks\n")
+    assert load_config(config_file, env={}).policy_tests == tmp_path / "checks"
+    assert load_config(config_file, env={"REGPROXY_POLICY_TESTS": "false"}).policy_tests is None
+    assert load_config(None, env={}).policy_tests is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("policy_tests: true\n", "policy_tests"),
+        ("policy_tests: missing\n", "policy_tests"),
+        ("shadow_policies: missing\n", "shadow_policies"),
+    ],
+    ids=["true-without-policies", "missing-tests", "missing-shadow"],
+)
+def test_policy_code_settings_that_point_nowhere_are_errors(tmp_path: Path, text: str, key: str) -> None:
+    config_file = tmp_path / "regproxy.yaml"
+    config_file.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(config_file, env={})
+    assert raised.value.key == key

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import load_config
 from regproxy.errors import ConfigError
+from regproxy.settings.files import load_config
 
 
 def test_the_manifest_cache_is_off_by_default() -> None:

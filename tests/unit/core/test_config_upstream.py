@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import load_config
 from regproxy.errors import ConfigError
+from regproxy.settings.files import load_config
 
 
 def config_with(tmp_path: Path, **upstream: object) -> Path:

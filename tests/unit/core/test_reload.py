@@ -178,3 +178,38 @@ async def test_a_set_whose_files_moved_while_it_was_read_is_never_swapped_in(
     monkeypatch.setattr(reloader, "_fingerprint", real)
     assert await reloader.reload("test")  # read again once quiet: now whole
     assert reloader.store.policy.generation == 2
+
+
+PASSES = "tests:\n  - {principal: user:x, groups: [], action: pull, repository: a, expect: allow}\n"
+
+
+async def test_a_set_that_fails_its_tests_is_refused_and_counted_apart(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(GOOD)
+    (tmp_path / "p.test.yaml").write_text(PASSES)
+    loaded = load_all(tmp_path, None, DialectContext(), (), 1, tmp_path)
+    reloader = Reloader(
+        Store(loaded.policy, loaded.identities),
+        policies=tmp_path,
+        identities=None,
+        context=DialectContext(),
+        extra=(),
+        tests=tmp_path,
+    )
+    before = reloader.store.policy
+    (tmp_path / "p.yaml").write_text(OTHER)  # x loses pull on a: the test fails
+    assert not await reloader.reload("test")
+    assert reloader.store.policy is before
+    assert (reloader.store.reloads_tests_failed, reloader.store.reloads_failed) == (1, 0)
+    (tmp_path / "p.yaml").write_text(GOOD + OTHER.removeprefix("statements:\n"))
+    assert await reloader.reload("test")
+    assert reloader.store.policy.generation == 2
+
+
+def test_a_start_with_failing_tests_raises_naming_them(tmp_path: Path) -> None:
+    from regproxy.policycode.suite import PolicyTestsFailed  # noqa: PLC0415 - this test's subject only
+
+    (tmp_path / "p.yaml").write_text(OTHER)
+    (tmp_path / "p.test.yaml").write_text(PASSES)
+    with pytest.raises(PolicyTestsFailed) as refused:
+        load_all(tmp_path, None, DialectContext(), (), 1, tmp_path)
+    assert refused.value.failures[0].startswith("p.test.yaml:2: test 1: expected allow; got deny")

@@ -8,86 +8,27 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from regproxy.identity.jwks import (
-    IssuerUnavailable,
-    JwksCache,
-    UnknownKeyId,
-    is_secure_url,
-    parse_jwks,
-)
+from regproxy.identity.jwk import IssuerUnavailable, UnknownKeyId
+from regproxy.identity.jwks import JwksCache
+from tests.support.clock import FakeClock
+from tests.support.jwks_issuer import FakeJwksIssuer, serve
+from tests.support.keys import ec_key, jwk, rsa_key
 
-NOW = 1_700_000_000.0
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEY = ec.generate_private_key(ec.SECP256R1())
-NEW_KEY = ec.generate_private_key(ec.SECP256R1())
+RSA_KEY = rsa_key("issuer")
+EC_KEY = ec_key("issuer")
+NEW_KEY = ec_key("rotated")
 
 
-def jwk(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
-    public_key = private_key.public_key()
-    if isinstance(public_key, rsa.RSAPublicKey):
-        data = jwt.algorithms.RSAAlgorithm.to_jwk(public_key, as_dict=True)
-    else:
-        data = jwt.algorithms.ECAlgorithm.to_jwk(public_key, as_dict=True)
-    return {**data, "kid": kid, **extra}
-
-
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeIssuer:
-    """An OIDC issuer: discovery document and JWKS, with switches to make it misbehave."""
-
+class FakeIssuer(FakeJwksIssuer):
     def __init__(self) -> None:
-        self.url = ""
-        self.keys: list[dict[str, Any]] = [jwk(RSA_KEY, "rsa-1"), jwk(EC_KEY, "ec-1")]
-        self.discovery_hits = 0
-        self.jwks_hits = 0
-        self.status = 200
-        self.claimed_issuer: str | None = None
-        self.raw_jwks: bytes | None = None
-        self.release: asyncio.Event | None = None  # when set, /jwks waits for it
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self.discovery)
-        app.router.add_get("/jwks", self.jwks)
-        return app
-
-    async def discovery(self, request: web.Request) -> web.StreamResponse:
-        self.discovery_hits += 1
-        if self.status != 200:
-            return web.Response(status=self.status)
-        issuer = self.claimed_issuer or self.url
-        return web.json_response({"issuer": issuer, "jwks_uri": f"{self.url}/jwks"})
-
-    async def jwks(self, request: web.Request) -> web.StreamResponse:
-        self.jwks_hits += 1
-        if self.release is not None:
-            await self.release.wait()
-        if self.status != 200:
-            return web.Response(status=self.status)
-        if self.raw_jwks is not None:
-            return web.Response(body=self.raw_jwks, content_type="application/json")
-        return web.json_response({"keys": self.keys})
+        super().__init__([jwk(RSA_KEY, "rsa-1"), jwk(EC_KEY, "ec-1")])
 
 
 @pytest.fixture
-async def issuer(aiohttp_server: Any) -> FakeIssuer:
-    fake = FakeIssuer()
-    server: TestServer = await aiohttp_server(fake.app())
-    fake.url = f"http://127.0.0.1:{server.port}"
-    return fake
+async def issuer(aiohttp_server: Any) -> FakeJwksIssuer:
+    return await serve(aiohttp_server, FakeIssuer())
 
 
 @pytest.fixture
@@ -261,51 +202,6 @@ async def test_refresh_warms_the_cache(issuer: FakeIssuer, session: aiohttp.Clie
     issuer.status = 500
     with pytest.raises(IssuerUnavailable):
         await cache.refresh(issuer.url)
-
-
-def test_parse_jwks_keeps_only_asymmetric_signature_keys() -> None:
-    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    p384 = ec.generate_private_key(ec.SECP384R1())
-    document = {
-        "keys": [
-            jwk(RSA_KEY, "rsa"),
-            jwk(RSA_KEY, "rsa-pinned", alg="PS256"),
-            jwk(EC_KEY, "ec"),
-            jwk(p384, "p384"),
-            jwk(RSA_KEY, "encryption", use="enc"),
-            jwk(small, "too-small"),
-            jwk(EC_KEY, "ec-claims-rs256", alg="RS256"),
-            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
-            {**jwk(EC_KEY, "private"), "d": "AAAA"},
-            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-            {**jwk(EC_KEY, "no-kid"), "kid": None},
-            "not-an-object",
-            jwk(RSA_KEY, "rsa"),  # repeated kid: the first wins
-        ]
-    }
-    keys = parse_jwks(document)
-    assert set(keys) == {"rsa", "rsa-pinned", "ec", "p384"}
-    assert keys["rsa-pinned"].algorithms == {"PS256"}
-    assert keys["p384"].algorithms == {"ES384"}
-    with pytest.raises(ValueError, match="keys"):
-        parse_jwks({"nokeys": []})
-
-
-@pytest.mark.parametrize(
-    ("url", "secure"),
-    [
-        ("https://token.actions.githubusercontent.com", True),
-        ("http://127.0.0.1:8080", True),
-        ("http://[::1]:8080/x", True),
-        ("http://localhost/x", True),
-        ("http://idp.example", False),
-        ("http://10.0.0.1", False),
-        ("ftp://idp.example", False),
-        ("https://", False),
-    ],
-)
-def test_only_https_or_loopback_urls_are_fetched(url: str, secure: bool) -> None:
-    assert is_secure_url(url) is secure
 
 
 def test_a_cache_needs_sane_settings(session: aiohttp.ClientSession) -> None:

@@ -22,6 +22,7 @@ from regproxy.identity.keys import (
     load_signing_key,
     load_verification_key,
 )
+from tests.support import keys
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -39,12 +40,12 @@ def public_pem(key: PrivateKey) -> bytes:
 
 @pytest.fixture(scope="module")
 def ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+    return keys.ec_key()
 
 
 @pytest.fixture(scope="module")
 def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return keys.rsa_key()
 
 
 def test_an_ec_p256_key_signs_with_es256_only(ec_key: ec.EllipticCurvePrivateKey) -> None:

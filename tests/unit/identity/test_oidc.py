@@ -13,55 +13,29 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Unavailable, Valid
+from regproxy.identity.jose import InvalidToken
 from regproxy.identity.jwks import JwksCache
 from regproxy.identity.oidc import OidcAuthenticator, OidcIssuerConfig, map_principal
 from regproxy.identity.principal import PrincipalKind
-from regproxy.identity.tokens import InvalidToken
+from tests.support.clock import NOW as CLOCK_NOW
+from tests.support.clock import FakeClock
+from tests.support.jwks_issuer import FakeJwksIssuer, serve
+from tests.support.keys import ec_key, jwk, rsa_key
 
-NOW = 1_700_000_000
+NOW = int(CLOCK_NOW)
 AUDIENCE = "https://registry.example"
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEY = ec.generate_private_key(ec.SECP256R1())
-ATTACKER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_KEY = rsa_key("issuer")
+EC_KEY = ec_key("issuer")
+ATTACKER_KEY = rsa_key("attacker")
 
 
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
+class FakeIssuer(FakeJwksIssuer):
+    """The issuer's JWKS, and ID tokens as GitHub Actions writes them."""
 
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeIssuer:
     def __init__(self) -> None:
-        self.url = ""
-        self.up = True
-        self.jwks_hits = 0
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self.discovery)
-        app.router.add_get("/jwks", self.jwks)
-        return app
-
-    async def discovery(self, request: web.Request) -> web.StreamResponse:
-        if not self.up:
-            return web.Response(status=503)
-        return web.json_response({"issuer": self.url, "jwks_uri": f"{self.url}/jwks"})
-
-    async def jwks(self, request: web.Request) -> web.StreamResponse:
-        self.jwks_hits += 1
-        if not self.up:
-            return web.Response(status=503)
-        rsa_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key(), as_dict=True)
-        ec_jwk = jwt.algorithms.ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True)
-        return web.json_response({"keys": [{**rsa_jwk, "kid": "rsa-1", "alg": "RS256"}, {**ec_jwk, "kid": "ec-1"}]})
+        super().__init__([jwk(RSA_KEY, "rsa-1", alg="RS256"), jwk(EC_KEY, "ec-1")])
 
     def token(
         self,
@@ -94,10 +68,7 @@ class FakeIssuer:
 
 @pytest.fixture
 async def issuer(aiohttp_server: Any) -> FakeIssuer:
-    fake = FakeIssuer()
-    server: TestServer = await aiohttp_server(fake.app())
-    fake.url = f"http://127.0.0.1:{server.port}"
-    return fake
+    return await serve(aiohttp_server, FakeIssuer())  # type: ignore[return-value]
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from regproxy.policy.dialects import DialectContext
 from regproxy.policy.evaluate import compile_policy
 from regproxy.policy.load import compile_policy_set
 from regproxy.policy.model import Decision, Outcome, RequestContext
-from tests.unit.identity.test_sts import ISSUER, NOW, SERVICE, SIGNER
+from tests.support.clock import NOW
+from tests.unit.identity.test_sts import ISSUER, SERVICE, SIGNER
 
 A = Action
 CONTEXT = DialectContext(alibaba_region="cn-hangzhou", alibaba_account="1234")
@@ -144,3 +145,11 @@ def test_a_bad_session_policy_is_refused_when_issuing(document: str, message: st
     with pytest.raises(ValueError, match="session policy") as caught:
         issue(document)
     assert message in str(caught.value)
+
+
+def test_without_the_policy_layer_a_session_policy_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from regproxy.identity import session_policy  # noqa: PLC0415
+
+    monkeypatch.setattr(session_policy, "_compilers", [])
+    with pytest.raises(ValueError, match="cannot be honoured"):
+        compile_session_policy(SessionPolicy(SESSION, "cn-hangzhou", "1234"))

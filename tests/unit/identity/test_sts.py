@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid
-from regproxy.identity.keys import KeySet, SigningKey, load_signing_key
+from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import (
     ANONYMOUS,
     CredentialScope,
@@ -25,31 +23,18 @@ from regproxy.identity.sts import (
     issue_credential,
     session_actions,
 )
-from regproxy.identity.tokens import TokenAuthenticator, TokenService
+from regproxy.identity.token_auth import TokenAuthenticator
+from regproxy.identity.tokens import TokenService
 from regproxy.oci.actions import DELETE_ACTIONS, WRITE_ACTIONS, Action
+from tests.support.clock import NOW, FakeClock
+from tests.support.keys import ec_key, signing_key
 
-NOW = 1_700_000_000.0
 ISSUER = "https://regproxy.example/token"
 SERVICE = "registry.example"
 
 
-def signing_key() -> SigningKey:
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return load_signing_key(pem)
-
-
-SIGNER = signing_key()
-ATTACKER = signing_key()
-
-
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+SIGNER = signing_key(ec_key("sts"))
+ATTACKER = signing_key(ec_key("attacker"))
 
 
 class Directory:

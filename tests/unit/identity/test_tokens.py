@@ -13,12 +13,12 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regproxy.identity.chain import Credentials, Invalid, NotMine, Scheme, Valid
-from regproxy.identity.keys import KeySet, SigningKey, load_signing_key
+from regproxy.identity.chain import Credentials, Invalid, Scheme, Valid
+from regproxy.identity.jose import CLAIM, InvalidToken, TokenUse, sign_claims
+from regproxy.identity.keys import KeySet, SigningKey
 from regproxy.identity.principal import (
     ANONYMOUS,
     CredentialScope,
@@ -28,45 +28,23 @@ from regproxy.identity.principal import (
     make_principal,
 )
 from regproxy.identity.scope import access_to_scope
-from regproxy.identity.tokens import (
-    CLAIM,
-    InvalidToken,
-    TokenAuthenticator,
-    TokenService,
-    TokenUse,
-    sign_claims,
-)
+from regproxy.identity.token_auth import TokenAuthenticator
+from regproxy.identity.tokens import TokenService
 from regproxy.oci.actions import ALL_ACTIONS, Action
+from tests.support.clock import NOW, FakeClock
+from tests.support.keys import ec_key, rsa_key, signing_key
 
-NOW = 1_700_000_000.0
 ISSUER = "https://regproxy.example/token"
 SERVICE = "registry.example"
 PULL = frozenset({Action.PULL, Action.LIST})
 
 
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def signing_key(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> SigningKey:
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return load_signing_key(pem)
-
-
 # Module-level keys: hypothesis tests cannot take function-scoped fixtures.
-EC_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+EC_PRIVATE = ec_key("service")
 EC_SIGNER = signing_key(EC_PRIVATE)
-RSA_PRIVATE = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_PRIVATE = rsa_key("service")
 RSA_SIGNER = signing_key(RSA_PRIVATE)
-ATTACKER_PRIVATE = ec.generate_private_key(ec.SECP256R1())
+ATTACKER_PRIVATE = ec_key("attacker")
 
 
 def make_service(signer: SigningKey = EC_SIGNER, clock: FakeClock | None = None, **kw: Any) -> TokenService:
@@ -393,52 +371,6 @@ def test_a_refresh_token_expires_too() -> None:
     token = service.issue_refresh_token(ALICE).token
     with pytest.raises(InvalidToken, match="expired"):
         service.verify_refresh_token(token, NOW + 3600 + 31)
-
-
-# --- the authenticator ------------------------------------------------------------------------
-
-
-async def test_the_authenticator_takes_our_bearer_tokens_only() -> None:
-    clock = FakeClock()
-    service = make_service(clock=clock)
-    authenticator = TokenAuthenticator(service)
-    token = service.issue(ALICE, ACCESS).token
-    result = await authenticator.authenticate(Credentials(Scheme.BEARER, "", token))
-    assert isinstance(result, Valid)
-    assert result.principal.id == ALICE.id
-    foreign = make_service(issuer="https://idp.example").issue(ALICE, ACCESS).token
-    for credentials in (
-        Credentials(Scheme.BASIC, "alice", token),
-        Credentials(Scheme.BEARER, "", foreign),
-        Credentials(Scheme.BEARER, "", "opaque-token"),
-        Credentials(Scheme.NONE),
-    ):
-        assert isinstance(await authenticator.authenticate(credentials), NotMine)
-
-
-async def test_the_authenticator_refuses_a_bad_token_of_ours_as_bearer() -> None:
-    authenticator = TokenAuthenticator(make_service())
-    bad = tamper_signature(make_service().issue(ALICE, ACCESS).token)
-    result = await authenticator.authenticate(Credentials(Scheme.BEARER, "", bad))
-    assert isinstance(result, Invalid)
-    assert result.scheme is Scheme.BEARER
-    assert "signature" in result.reason
-
-
-async def test_a_remembered_token_still_expires() -> None:
-    clock = FakeClock()
-    service = make_service(clock=clock)
-    authenticator = TokenAuthenticator(service)
-    credentials = Credentials(Scheme.BEARER, "", service.issue(ALICE, ACCESS).token)
-    first = await authenticator.authenticate(credentials)
-    second = await authenticator.authenticate(credentials)
-    assert isinstance(first, Valid)
-    assert isinstance(second, Valid)
-    assert second.principal is first.principal  # served from the cache
-    clock.now = NOW + 300 + 31
-    expired = await authenticator.authenticate(credentials)
-    assert isinstance(expired, Invalid)
-    assert "expired" in expired.reason
 
 
 # --- properties -------------------------------------------------------------------------------

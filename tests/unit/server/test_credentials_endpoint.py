@@ -8,15 +8,14 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from regproxy.config import load_config
 from regproxy.identity.chain import Credentials, Scheme, Valid, run_chain
 from regproxy.identity.passwords import hash_password
 from regproxy.oci.actions import Action
 from regproxy.server.app import CHAIN, build_app, initial_store
 from regproxy.server.tokens import load_keyset
+from regproxy.settings.files import load_config
+from tests.support.keys import write_pkcs8
 
 PASSWORD = hash_password("pw", log_n=10)
 IDENTITIES = f"""
@@ -37,10 +36,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 async def start(tmp_path: Path, aiohttp_client: object) -> TestClient[web.Request, web.Application]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "k.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pkcs8(tmp_path / "k.pem")
     (tmp_path / "ids.yaml").write_text(IDENTITIES)
     (tmp_path / "policies").mkdir()
     (tmp_path / "c.yaml").write_text(

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from regproxy.config import load_config
 from regproxy.identity.basic import BasicAuthenticator
 from regproxy.identity.sts import StsAuthenticator
-from regproxy.identity.tokens import TokenAuthenticator
+from regproxy.identity.token_auth import TokenAuthenticator
 from regproxy.server.app import initial_store
 from regproxy.server.tokens import load_keyset
 from regproxy.server.wiring import StartedOidc, upload_session_key, wire
+from regproxy.settings.files import load_config
 from tests.support.tokens import write_ec_key
 
 
