@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from regproxy.oci.routes import UPLOAD_SEAL_PARAM as SEAL_PARAM
 
-__all__ = ["SEAL_PARAM", "UploadSealer"]
+__all__ = ["SEAL_PARAM", "UploadSealer", "sealed_locations"]
 
 _SEAL_LENGTH = 43  # base64url of 32 bytes, unpadded
 
@@ -58,3 +58,13 @@ class UploadSealer:
         kept = [p for p in parts.query.split("&") if p]
         kept.append(f"{SEAL_PARAM}={self.seal(principal_id, repository, upload_id)}")
         return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def sealed_locations(
+    headers: list[tuple[str, str]], sealer: UploadSealer, principal_id: str, repository: str
+) -> list[tuple[str, str]]:
+    """The upload session a ``Location`` hands out, sealed to the principal that opened it."""
+    return [
+        (name, sealer.seal_location(value, principal_id, repository) if name.lower() == "location" else value)
+        for name, value in headers
+    ]

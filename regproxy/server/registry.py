@@ -19,14 +19,12 @@ from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
-from cachetools import TTLCache
 
 from regproxy.audit import AuditEvent, AuditLog, audit_facts
 from regproxy.authorization import client_address
-from regproxy.authorization.flow import authorize
 from regproxy.authorization.scopes import challenge_scope, request_scopes
-from regproxy.authorization.uploads import UploadSealer
-from regproxy.authorization.verdict import Reply, RepositoryExists, TagExists, UpstreamSupports, Verdict
+from regproxy.authorization.uploads import UploadSealer, sealed_locations
+from regproxy.authorization.verdict import Reply, UpstreamSupports, Verdict
 from regproxy.config import Config
 from regproxy.errors import Denied, ErrorCode, OciError, TooManyRequests, Unauthenticated, UpstreamUnavailable
 from regproxy.identity.chain import Scheme
@@ -34,7 +32,7 @@ from regproxy.identity.principal import Principal
 from regproxy.metrics import Metrics
 from regproxy.oci import grammar
 from regproxy.oci.actions import Action
-from regproxy.oci.capability import Capabilities, unsupported_error
+from regproxy.oci.capability import unsupported_error
 from regproxy.oci.routes import RegistryRequest, RouteKind, parse_request
 from regproxy.policy.evaluate import CompiledPolicy
 from regproxy.policy.model import ANY_TAG, Outcome, RequestContext
@@ -55,18 +53,10 @@ from regproxy.server.manifest_hits import fill, lookup
 from regproxy.server.rechallenge import RepeatedChallenges
 from regproxy.server.relay import ABORTED, stream_down, stream_up, upstream_failure
 from regproxy.server.responses import error_response
+from regproxy.server.upstream_facts import UpstreamFacts
 
 log = logging.getLogger("regproxy.access")
 
-MANIFEST_ACCEPT = ", ".join(
-    (
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    )
-)
 _BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -103,7 +93,7 @@ class RegistryHandler:
         self.token_realm = token_realm
         self.max_head_size = config.limits.max_header_size * 4
         self.idle = config.limits.body_idle_timeout
-        self._repository_seen: TTLCache[str, bool] = TTLCache(maxsize=10000, ttl=60)
+        self.facts = UpstreamFacts(upstream, capabilities)
         self.manifests = ManifestCache(config.cache.manifests_size_mib << 20, config.cache.manifests_ttl)
         self._rechallenges = RepeatedChallenges()
         # request ids: a random per-process prefix and a counter (cheaper than a uuid4 each)
@@ -197,7 +187,7 @@ class RegistryHandler:
             self.metrics.inc("regproxy_rate_limited_total")
             raise TooManyRequests("too many requests for this principal; slow down", headers={"Retry-After": "1"})
         try:
-            verdict = await self._authorize(parsed, context, policy)
+            verdict = await self.facts.decide(parsed, context, policy)
             event.decision = verdict.decision.outcome.value
             if parsed.route is RouteKind.BASE and verdict.reply is Reply.CHALLENGE:
                 event.decision = "challenge"  # a ping without credentials (every `docker login`)
@@ -269,23 +259,6 @@ class RegistryHandler:
         return Unauthenticated(message, headers={"WWW-Authenticate": header})
 
     # -- what -----------------------------------------------------------------------------
-    async def _authorize(self, parsed: RegistryRequest, context: RequestContext, policy: CompiledPolicy) -> Verdict:
-        """Drive the decision flow, answering its facts from the upstream."""
-        flow = authorize(parsed, context, policy)
-        try:
-            fact = next(flow)
-            while True:
-                if isinstance(fact, RepositoryExists):
-                    answer = await self._repository_exists(fact.repository)
-                elif isinstance(fact, TagExists):
-                    answer = await self._tag_exists(fact.repository, fact.tag)
-                else:  # what the registry supports: the capability probe's last finding
-                    answer = self._found.answer(fact.capability)
-                fact = flow.send(answer)
-        except StopIteration as done:
-            verdict: Verdict = done.value
-            return verdict
-
     def _refuse_unless_allowed(self, verdict: Verdict, authorization: str | None) -> None:
         if verdict.reply is Reply.ALLOW:
             return
@@ -294,7 +267,7 @@ class RegistryHandler:
         if verdict.reply is Reply.UNSUPPORTED:
             # allowed, and the registry is known not to do it (a tag delete before distribution 2.8)
             lacking = next(f for f, _ in verdict.facts if isinstance(f, UpstreamSupports))
-            raise unsupported_error(lacking.capability, self._found)
+            raise unsupported_error(lacking.capability, self.facts.found)
         if verdict.reply is Reply.INSUFFICIENT_SCOPE:
             challenge = self._challenge(verdict.scopes, "the token does not grant this access", insufficient=True)
             if self._rechallenges.repeated(authorization, verdict.scopes):
@@ -302,10 +275,6 @@ class RegistryHandler:
                 raise Denied("the token does not grant this access", headers=challenge.headers)
             raise challenge
         raise Denied("requested access to the resource is denied")
-
-    @property
-    def _found(self) -> Capabilities:
-        return self.capabilities.current if self.capabilities is not None else Capabilities()
 
     def _check_upload_session(self, parsed: RegistryRequest, principal: Principal, event: AuditEvent) -> None:
         """An upload session answers only the principal it was sealed to (404 to anyone else,
@@ -331,37 +300,6 @@ class RegistryHandler:
         response = await filtered_listing(self.upstream, parsed, visible)
         event.upstream_status = response.status
         return response
-
-    async def _repository_exists(self, repository: str) -> bool | None:
-        if self._repository_seen.get(repository):
-            return True
-        try:
-            response = await self.upstream.request(
-                "GET", f"/v2/{repository}/tags/list?n=1", {}, scope=f"repository:{repository}:pull"
-            )
-        except UpstreamUnavailable:
-            return None
-        async with response:
-            await response.read()
-            if response.status == 200:
-                self._repository_seen[repository] = True
-                return True
-            return False if response.status == 404 else None
-
-    async def _tag_exists(self, repository: str, tag: str) -> bool | None:
-        try:
-            response = await self.upstream.request(
-                "HEAD",
-                f"/v2/{repository}/manifests/{tag}",
-                {"accept": MANIFEST_ACCEPT},
-                scope=f"repository:{repository}:pull",
-            )
-        except UpstreamUnavailable:
-            return None
-        async with response:
-            if response.status == 200:
-                return True
-            return False if response.status == 404 else None
 
     # -- forward --------------------------------------------------------------------------
     def _upstream_headers(self, request: web.Request, event: AuditEvent) -> dict[str, str]:
@@ -450,16 +388,6 @@ def _head_size(request: web.Request) -> int:
 def _copy_headers(response: web.StreamResponse, headers: list[tuple[str, str]]) -> None:
     for name, value in headers:
         response.headers.add(name, value)
-
-
-def sealed_locations(
-    headers: list[tuple[str, str]], sealer: UploadSealer, principal_id: str, repository: str
-) -> list[tuple[str, str]]:
-    """The upload session a ``Location`` hands out, sealed to the principal that opened it."""
-    return [
-        (name, sealer.seal_location(value, principal_id, repository) if name.lower() == "location" else value)
-        for name, value in headers
-    ]
 
 
 __all__ = ["RegistryHandler"]

@@ -121,8 +121,8 @@ def edge(policy: object, repo_exists: bool | None, tag_exists: bool | None) -> R
     async def tag_exists_(repository: str, tag: str) -> bool | None:
         return tag_exists
 
-    handler._repository_exists = repository_exists  # type: ignore[method-assign]
-    handler._tag_exists = tag_exists_  # type: ignore[method-assign]
+    handler.facts.repository_exists = repository_exists  # type: ignore[method-assign]
+    handler.facts.tag_exists = tag_exists_  # type: ignore[method-assign]
     return handler
 
 
@@ -133,6 +133,6 @@ def test_the_edge_and_explain_reach_the_same_verdict(
 ) -> None:
     context = RequestContext(principal, None, NOW)
     handler = edge(policy, repo_exists, tag_exists)
-    at_the_edge = asyncio.run(handler._authorize(request, context, policy))  # type: ignore[arg-type]
+    at_the_edge = asyncio.run(handler.facts.decide(request, context, policy))  # type: ignore[arg-type]
     explained = explain(request, context, policy, repo_exists, tag_exists)  # type: ignore[arg-type]
     assert at_the_edge == explained

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regproxy.authorization.uploads import SEAL_PARAM, UploadSealer
+from regproxy.authorization.uploads import SEAL_PARAM, UploadSealer, sealed_locations
 from regproxy.oci.routes import parse_request
 
 SEALER = UploadSealer(b"k" * 32)
@@ -47,3 +47,11 @@ def test_only_an_upload_session_of_the_repository_is_sealed(location: str) -> No
 def test_a_short_key_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         UploadSealer(b"short")
+
+
+def test_only_location_headers_are_sealed() -> None:
+    location = "http://proxy/v2/team/app/blobs/uploads/u1?_state=s"
+    headers = [("Location", location), ("Docker-Upload-UUID", "u1"), ("Range", "0-0")]
+    sealed = sealed_locations(headers, SEALER, "user:alice", "team/app")
+    assert sealed[0] == ("Location", SEALER.seal_location(location, "user:alice", "team/app"))
+    assert sealed[1:] == headers[1:]

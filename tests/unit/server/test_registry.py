@@ -67,9 +67,9 @@ async def decide(principal: Principal, method: str, path: str, asked: Asked | No
         config, Store(POLICY, Identities()), UpstreamClient(config.upstream), Authentication(()), Metrics(), None
     )
     asked = asked or Asked()
-    handler._repository_exists = asked.repository_exists  # type: ignore[method-assign]
-    handler._tag_exists = asked.tag_exists  # type: ignore[method-assign]
-    verdict = await handler._authorize(
+    handler.facts.repository_exists = asked.repository_exists  # type: ignore[method-assign]
+    handler.facts.tag_exists = asked.tag_exists  # type: ignore[method-assign]
+    verdict = await handler.facts.decide(
         parse_request(method, path, "", {}), RequestContext(principal, None, NOW), POLICY
     )
     assert verdict.generation == 3
@@ -136,7 +136,7 @@ def with_probe(probe: CapabilityProbe | None) -> RegistryHandler:
 
 
 def decided(handler: RegistryHandler, principal: Principal) -> Verdict:
-    return asyncio.run(handler._authorize(DELETE_TAG, RequestContext(principal, None, NOW), CAROL_DELETES))
+    return asyncio.run(handler.facts.decide(DELETE_TAG, RequestContext(principal, None, NOW), CAROL_DELETES))
 
 
 def test_an_allowed_request_the_registry_cannot_do_is_unsupported() -> None:
