@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support import Proxy, Registry
+from tests.support.upstreams import S3Server, UpstreamRegistry
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +63,26 @@ def make_proxy(registry: Registry, tmp_path: Path) -> Iterator[MakeProxy]:
     yield make
     for server in started:
         server.stop()
+
+
+# distribution on S3 (moto on loopback) with redirects, and a regproxy in front: the integration
+# and end-to-end object-storage tests share one per module
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = S3Server(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_registry(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
+    registry = UpstreamRegistry(tmp_path_factory.mktemp("s3-registry"), s3=s3).start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(s3_registry: UpstreamRegistry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    proxy = Proxy(tmp_path_factory.mktemp("s3-regproxy"), s3_registry.url).start()
+    yield proxy
+    proxy.stop()

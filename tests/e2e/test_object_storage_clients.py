@@ -7,7 +7,6 @@ manifest bytes only, never by a blob's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,32 +16,11 @@ from tests.support import Image, Proxy, Skopeo, build_image, digest_of, write_la
 from tests.support.examples import ALICE, BOB, unique
 from tests.support.operations import scrape
 from tests.support.processes import wait_until
-from tests.support.upstreams import S3Server, UpstreamRegistry
+from tests.support.upstreams import UpstreamRegistry
 
 pytestmark = pytest.mark.e2e
 
 LAYERS = (300 * 1024, 200 * 1024)
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_registry(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
-    registry = UpstreamRegistry(tmp_path_factory.mktemp("s3-registry"), s3=s3).start()
-    yield registry
-    registry.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_proxy(s3_registry: UpstreamRegistry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    proxy = Proxy(tmp_path_factory.mktemp("s3-regproxy"), s3_registry.url).start()
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the policy refuses never reaches the registry, so never sees a storage URL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -26,27 +25,6 @@ from tests.support.upstreams import S3Server, UpstreamRegistry
 pytestmark = pytest.mark.integration
 
 _SIGNING_PARAMS = {"X-Amz-Date", "X-Amz-Signature"}  # the only parts that change with the clock
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("s3")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_registry(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
-    registry = UpstreamRegistry(tmp_path_factory.mktemp("s3-registry"), s3=s3).start()
-    yield registry
-    registry.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_proxy(s3_registry: UpstreamRegistry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    proxy = Proxy(tmp_path_factory.mktemp("s3-regproxy"), s3_registry.url).start()
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture(scope="module")
