@@ -9,8 +9,6 @@ digests are always checked against the registry itself (asked directly, bypassin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,6 @@ from tests.support import (
     write_layout,
 )
 from tests.support.examples import ADMIN, ALICE, BOB, CI_PULL, unique
-from tests.support.proxy import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -281,27 +278,9 @@ def test_a_pull_only_credential_cannot_push(
     repo = f"team-a/{unique('ci')}/app"
     seed(skopeo, registry, layout, repo)
 
-    explained = subprocess.run(  # the policy alone would let the service account push
-        [
-            sys.executable,
-            "-m",
-            "regproxy",
-            "explain",
-            "--config",
-            str(proxy.config_path),
-            "--principal",
-            "service-account:ci",
-            "--action",
-            "push",
-            "--repository",
-            repo,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    explained = proxy.cli(
+        "explain", "--principal", "service-account:ci", "--action", "push", "--repository", repo
+    )  # the policy alone would let the service account push
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith("ALLOW")
 

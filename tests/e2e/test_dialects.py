@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -747,11 +745,9 @@ def test_alibaba_a_session_policy_narrows_a_short_lived_credential(
     AliyunContainerRegistryFullAccess, the session policy allows pulls in juzhong only; the
     credential (through the token flow) pulls from juzhong, and its push is a scope-deny."""
     (tmp_path / "session.json").write_text(ALIBABA_SESSION_POLICY)
-    issued = subprocess.run(
-        [sys.executable, "-m", "regproxy", "credentials", "issue", "--config", str(readings.config_path),
-         "--principal", "service-account:deployer", "--ttl", "10m",
-         "--session-policy", str(tmp_path / "session.json"), "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
+    issued = readings.cli(
+        "credentials", "issue", "--principal", "service-account:deployer", "--ttl", "10m",
+        "--session-policy", str(tmp_path / "session.json"), "--json",
     )  # fmt: skip
     assert issued.returncode == 0, issued.stderr
     credential = json.loads(issued.stdout)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 import json
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -52,7 +50,7 @@ from tests.support.distribution import push_image
 from tests.support.examples import unique
 from tests.support.oci import MANIFEST_TYPE
 from tests.support.oidc import OidcIssuer
-from tests.support.proxy import EXAMPLES, ROOT
+from tests.support.proxy import EXAMPLES
 from tests.support.tokens import (
     PrivateKey,
     claims_of,
@@ -342,30 +340,18 @@ def audit_events_where(proxy: Proxy, what: str, *, at_least: int = 1, **match: A
 
 def issue_short_lived(proxy: Proxy, *, ttl: str, repository: str = "team-a/*", scope: str = "pull") -> tuple[str, str]:
     """``regproxy credentials issue`` as an operator runs it; (username, password)."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "regproxy",
-            "credentials",
-            "issue",
-            "--config",
-            str(proxy.config_path),
-            "--principal",
-            "service-account:ci",
-            "--ttl",
-            ttl,
-            "--scope",
-            scope,
-            "--repository",
-            repository,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
+    completed = proxy.cli(
+        "credentials",
+        "issue",
+        "--principal",
+        "service-account:ci",
+        "--ttl",
+        ttl,
+        "--scope",
+        scope,
+        "--repository",
+        repository,
+        "--json",
     )
     assert completed.returncode == 0, completed.stderr
     issued = json.loads(completed.stdout)
@@ -584,27 +570,9 @@ def test_a_pull_only_access_credential_pulls_but_cannot_push(
     repo = f"team-a/{unique('ci-pull')}/app"
     seed(registry, repo, image, "latest")
     before = len(registry.requests())
-    explained = subprocess.run(  # the policy alone would let the account push
-        [
-            sys.executable,
-            "-m",
-            "regproxy",
-            "explain",
-            "--config",
-            str(gate.config_path),
-            "--principal",
-            "service-account:ci",
-            "--action",
-            "push",
-            "--repository",
-            repo,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    explained = gate.cli(
+        "explain", "--principal", "service-account:ci", "--action", "push", "--repository", repo
+    )  # the policy alone would let the account push
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith("ALLOW"), explained.stdout
 

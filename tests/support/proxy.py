@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -153,3 +154,15 @@ class Proxy:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """``regproxy ARGV… --config <this proxy's config>`` as an operator runs it beside the
+        server (the command decides with the server's files); output captured as text."""
+        return subprocess.run(
+            [sys.executable, "-m", "regproxy", *argv, "--config", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            check=False,
+        )
