@@ -47,7 +47,7 @@ import yaml
 from regproxy.identity.passwords import hash_password
 from tests.support import Image, Podman, Proxy, Registry, Run, Skopeo, build_image, request, wait_until, write_layout
 from tests.support.distribution import push_image
-from tests.support.examples import unique
+from tests.support.examples import EXAMPLES, unique
 from tests.support.oci import MANIFEST_TYPE
 from tests.support.operations import wait_for_metric
 from tests.support.tokens import write_ec_key
@@ -157,32 +157,8 @@ ALIBABA_JUZHONG_READ = """\
 """
 
 # seed 003, scenario 2: full access to a single repository, China (Hangzhou)
-ALIBABA_NGINX_ADMIN = """\
-{
-"Statement": [
-{
-"Action": [
-"cr:*"
-],
-"Effect": "Allow",
-"Resource": [
-"acs:cr:cn-hangzhou:*:repository/juzhong/nginx"
-]
-},
-{
-"Action": [
-"cr:Get*",
-"cr:List*"
-],
-"Effect": "Allow",
-"Resource": [
-"acs:cr:*:*:repository/juzhong"
-]
-}
-],
-"Version": "1"
-}
-"""
+# the seed's "authorize a RAM user to manage a repository" example, as examples/ ships it
+ALIBABA_NGINX_ADMIN = (EXAMPLES / "dialects/alibaba/policies/alibaba/nginx-admin.json").read_text()
 
 BINDINGS = """\
 bindings:

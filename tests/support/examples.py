@@ -7,6 +7,9 @@ test sees another's state, whichever order they run in.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # the repository's examples/
 
 ALICE = ("alice", "alice-password")  # group team-a-devs: push and pull in team-a/**
 BOB = ("bob", "bob-password")  # group team-a-readers: pull in team-a/** only

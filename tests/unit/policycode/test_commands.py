@@ -12,9 +12,8 @@ import orjson
 import pytest
 
 from regproxy.cli import main
+from tests.support.examples import EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = ROOT / "examples"
 POLICIES = str(EXAMPLES / "policies")
 IDENTITIES = str(EXAMPLES / "identities.yaml")
 FAILING = str(Path(__file__).parent / "fixtures" / "failing.yaml")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 
 from regproxy.authorization.replay import Replayer
@@ -12,8 +10,7 @@ from regproxy.policy.evaluate import CompiledPolicy, compile_policy
 from regproxy.policy.load import compile_policy_set
 from regproxy.policycode.diff import ALLOW_TO_DENY, DENY_TO_ALLOW, diff_lines, render_json, render_text
 from regproxy.reload import read_policy_files
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+from tests.support.examples import EXAMPLES
 
 
 def candidate() -> CompiledPolicy:

@@ -20,8 +20,8 @@ from regproxy.policy.load import compile_policy_set
 from regproxy.policy.model import Decision, RequestContext
 from regproxy.policycode.shadow import Shadow, shadow_of
 from regproxy.reload import Store, load_identities_file, read_policy_files
+from tests.support.examples import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 IDENTITIES = load_identities_file(EXAMPLES / "identities.yaml")
 LIVE_FILES = read_policy_files(EXAMPLES / "policies")
 LIVE = compile_policy(compile_policy_set(LIVE_FILES, DialectContext(), 1))

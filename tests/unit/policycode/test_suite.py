@@ -20,9 +20,8 @@ from regproxy.policycode.suite import (
     run_suite,
 )
 from regproxy.reload import load_identities_file, read_policy_files
+from tests.support.examples import EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = ROOT / "examples"
 FAILING = Path(__file__).parent / "fixtures" / "failing.yaml"
 POLICY = compile_policy(compile_policy_set(read_policy_files(EXAMPLES / "policies"), DialectContext(), 1))
 IDENTITIES = load_identities_file(EXAMPLES / "identities.yaml")
